@@ -1,0 +1,51 @@
+/*
+ * audit.h - the access log: rows, the hash chain, and appending.
+ *
+ * Every row carries hash = SHA-256(prev_hash_raw || canonical(row)), where canonical(row) is
+ * the JSON object of the twelve fields from id to reason with members sorted by name, no
+ * whitespace and minimal escaping (API.md 8.2); prev of row 1 is 32 zero bytes. Rows are
+ * appended under the database's chain-head lock inside the caller's transaction, so all nodes
+ * share one total order. A row never holds a secret value.
+ */
+#ifndef AUDIT_H
+#define AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cf_crypto.h"
+#include "cf_err.h"
+#include "cf_str.h"
+#include "db.h"
+#include "db_audit.h"
+
+/* What a caller knows about one decision; the chain fields are filled by audit_append(). */
+struct audit_event {
+    const char *request_id; /* 32 lowercase hex */
+    const char *actor_type; /* service, user, token, system, anonymous */
+    const char *actor;
+    const char *source_ip;
+    const char *action;        /* e.g. "identity.get" */
+    const char *resource_type; /* NULL or service, credential, token, principal, audit, identity */
+    const char *resource_id;   /* NULL or the id */
+    int64_t revision;
+    bool has_revision;
+    const char *result; /* allowed, denied, error */
+    const char *reason; /* "ok", "not_modified", an error code or an auth reason */
+};
+
+/* Appends canonical(row) to out: the exact bytes that are hashed. */
+void audit_canonical(const struct db_audit_row *row, struct cf_buf *out);
+
+/* Computes row->hash from row->prev_hash and the row's other fields. */
+CF_MUST_CHECK int audit_row_hash(struct db_audit_row *row);
+
+/* Locks the head, builds the next row from ev (id, time from the database clock, prev_hash,
+ * hash) and inserts it, inside the caller's open transaction. *id_out = the row's id (may be
+ * NULL). CF_EINVAL for an event with a missing required field. */
+CF_MUST_CHECK int audit_append(struct db_conn *c, const struct audit_event *ev, int64_t *id_out);
+
+/* Appends one event in a transaction of its own on a connection from the pool. */
+CF_MUST_CHECK int audit_write(struct db_pool *pool, const struct audit_event *ev, int64_t *id_out);
+
+#endif

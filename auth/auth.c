@@ -1,0 +1,229 @@
+/*
+ * auth.c - choosing the credential source of a request and API-token authentication.
+ *
+ * Order (API.md 2.1, first match wins): Authorization: Bearer -> API token; Authorization:
+ * Basic with a non-empty username -> kmsauth; X-Auth-From + X-Auth-Token -> kmsauth; nothing
+ * -> unauthenticated. A source that is present but unusable does not fall through.
+ */
+#include "auth.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "auth_internal.h"
+#include "cf_codec.h"
+#include "cf_crypto.h"
+#include "cf_log.h"
+#include "cf_mem.h"
+#include "cf_str.h"
+#include "cf_time.h"
+
+#define AUTH_BASIC_MAX 12288 /* decoded Basic credentials: a username and an 8,192-char token */
+
+int auth_new(struct db_pool *pool, struct auth **out)
+{
+    struct auth *a = cf_xcalloc(1, sizeof(*a));
+    a->pool = pool;
+    *out = a;
+    return 0;
+}
+
+void auth_free(struct auth *a)
+{
+    free(a);
+}
+
+const char *auth_role_name(enum auth_role role)
+{
+    switch (role) {
+    case AUTH_ROLE_NONE:
+        return "none";
+    case AUTH_ROLE_SERVICE:
+        return "service";
+    case AUTH_ROLE_AUDITOR:
+        return "auditor";
+    case AUTH_ROLE_ADMIN:
+        return "admin";
+    }
+    return "none";
+}
+
+int auth_role_parse(const char *s, enum auth_role *out)
+{
+    if (strcmp(s, "admin") == 0)
+        *out = AUTH_ROLE_ADMIN;
+    else if (strcmp(s, "auditor") == 0)
+        *out = AUTH_ROLE_AUDITOR;
+    else
+        return CF_EINVAL;
+    return 0;
+}
+
+const char *auth_actor_type_name(enum auth_actor_type t)
+{
+    switch (t) {
+    case AUTH_ACTOR_ANONYMOUS:
+        return "anonymous";
+    case AUTH_ACTOR_SERVICE:
+        return "service";
+    case AUTH_ACTOR_USER:
+        return "user";
+    case AUTH_ACTOR_TOKEN:
+        return "token";
+    case AUTH_ACTOR_SYSTEM:
+        return "system";
+    }
+    return "anonymous";
+}
+
+bool auth_token_well_formed(const char *s)
+{
+    size_t plen = strlen(AUTH_TOKEN_PREFIX);
+
+    if (strlen(s) != AUTH_TOKEN_LEN || strncmp(s, AUTH_TOKEN_PREFIX, plen) != 0)
+        return false;
+    for (const char *p = s + plen; *p != '\0'; p++) {
+        char c = *p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+int auth_token_generate(char token_out[AUTH_TOKEN_LEN + 1], char sha_out[CF_SHA256_HEX_LEN + 1],
+                        char id_out[DB_TOKEN_ID_LEN + 1])
+{
+    uint8_t raw[32];
+    size_t plen = strlen(AUTH_TOKEN_PREFIX);
+    int r;
+
+    if ((r = cf_rand_priv_bytes(raw, sizeof(raw))) != 0)
+        goto out;
+    memcpy(token_out, AUTH_TOKEN_PREFIX, plen);
+    if ((r = cf_b64_encode(CF_B64_URL, raw, sizeof(raw), token_out + plen,
+                           AUTH_TOKEN_LEN + 1 - plen)) != 0)
+        goto out;
+    if ((r = cf_sha256_hex(token_out, AUTH_TOKEN_LEN, sha_out)) != 0)
+        goto out;
+    memcpy(id_out, "tok_", 4);
+    r = cf_rand_hex(8, id_out + 4, DB_TOKEN_ID_LEN + 1 - 4);
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return r;
+}
+
+/* Bearer: a coffer API token. Unknown, expired and revoked tokens all fail the same way. */
+static int auth_bearer(struct auth *a, const char *token, struct auth_principal *who,
+                       struct auth_failure *why)
+{
+    char sha[CF_SHA256_HEX_LEN + 1];
+    struct db_token t;
+    struct db_conn *c = NULL;
+    int r = CF_EAUTH;
+
+    why->reason = "api_token_invalid";
+    if (!auth_token_well_formed(token))
+        return CF_EAUTH;
+    if (cf_sha256_hex(token, strlen(token), sha) != 0)
+        return CF_EAUTH;
+    if ((r = db_acquire(a->pool, &c)) != 0)
+        goto out;
+    r = db_token_find_by_hash(c, sha, &t);
+    if (r == CF_ENOTFOUND || (r == 0 && (t.revoked_at_us != 0 || t.expires_at_us <= cf_now_us())))
+        r = CF_EAUTH;
+    if (r != 0)
+        goto out;
+    int tr = db_token_touch(c, t.id);
+    if (tr != 0) /* last_used_at is informational: a failed update does not deny */
+        cf_log(CF_LOG_WARN, "token last_used_at not updated", "{s:s}", "token_id", t.id);
+    if (auth_role_parse(t.role, &who->role) != 0 ||
+        cf_fmt(who->name, sizeof(who->name), "%s", t.name) != 0 ||
+        cf_fmt(who->actor, sizeof(who->actor), "token:%s", t.name) != 0 ||
+        cf_fmt(who->token_id, sizeof(who->token_id), "%s", t.id) != 0) {
+        r = CF_EAUTH;
+        goto out;
+    }
+    who->type = AUTH_ACTOR_TOKEN;
+    why->reason = "ok";
+    r = 0;
+out:
+    db_release(a->pool, c);
+    OPENSSL_cleanse(sha, sizeof(sha));
+    return r;
+}
+
+/* Basic: base64("username:token"); an empty username counts as absent (returns CF_ENOTFOUND). */
+static int auth_basic(struct auth *a, const char *b64, struct auth_principal *who,
+                      struct auth_failure *why)
+{
+    uint8_t buf[AUTH_BASIC_MAX + 1];
+    size_t n = 0;
+    int r = CF_EAUTH;
+
+    why->reason = "bad_auth_header";
+    if (cf_b64_decode(CF_B64_STD, b64, strlen(b64), buf, AUTH_BASIC_MAX, &n) != 0)
+        goto out;
+    buf[n] = '\0';
+    uint8_t *colon = memchr(buf, ':', n);
+    if (colon == NULL)
+        goto out;
+    size_t ulen = (size_t)(colon - buf); /* colon points into buf */
+    if (ulen == 0) {
+        r = CF_ENOTFOUND;
+        goto out;
+    }
+    cf_utf8_sanitize((const char *)buf, ulen, AUTH_NAME_MAX, why->claimed, sizeof(why->claimed));
+    if (memchr(buf, '\0', n) != NULL || colon + 1 == buf + n)
+        goto out; /* NUL inside, or an empty token */
+    *colon = '\0';
+    r = auth_kmsauth(a, (const char *)buf, (const char *)colon + 1, who, why);
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return r;
+}
+
+static int auth_xauth(struct auth *a, const struct auth_creds *creds, struct auth_principal *who,
+                      struct auth_failure *why)
+{
+    const char *from = creds->x_auth_from != NULL ? creds->x_auth_from : "";
+
+    cf_utf8_sanitize(from, strlen(from), AUTH_NAME_MAX, why->claimed, sizeof(why->claimed));
+    why->reason = "bad_auth_header";
+    if (creds->x_auth_from == NULL || creds->x_auth_token == NULL || *from == '\0' ||
+        *creds->x_auth_token == '\0')
+        return CF_EAUTH; /* half a pair is present but unusable: it does not fall through */
+    return auth_kmsauth(a, creds->x_auth_from, creds->x_auth_token, who, why);
+}
+
+int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct auth_principal *who,
+                      struct auth_failure *why)
+{
+    const char *h = creds->authorization;
+    int r = CF_EAUTH;
+
+    *who = (struct auth_principal){ 0 };
+    *why = (struct auth_failure){ .presented = true, .reason = "bad_auth_header" };
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+        r = auth_bearer(a, h + 7, who, why);
+    } else {
+        r = CF_ENOTFOUND; /* not decided yet */
+        if (h != NULL && strncasecmp(h, "Basic ", 6) == 0)
+            r = auth_basic(a, h + 6, who, why);
+        if (r == CF_ENOTFOUND && (creds->x_auth_from != NULL || creds->x_auth_token != NULL))
+            r = auth_xauth(a, creds, who, why);
+        if (r == CF_ENOTFOUND) {
+            why->presented = false;
+            why->reason = "unauthenticated";
+            r = CF_EAUTH;
+        }
+    }
+    if (r != 0) {
+        *who = (struct auth_principal){ 0 };
+        return r == CF_EUNAVAIL ? CF_EUNAVAIL : CF_EAUTH;
+    }
+    return 0;
+}

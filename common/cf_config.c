@@ -1,0 +1,314 @@
+/* cf_config.c - the table of cofferd's settings and its loader. */
+#include "cf_config.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cf_log.h"
+#include "cf_mem.h"
+#include "cf_str.h"
+
+#ifndef COFFER_DEFAULT_MIGRATIONS_DIR
+#define COFFER_DEFAULT_MIGRATIONS_DIR "migrations"
+#endif
+
+enum setting_kind {
+    SET_STR,    /* free text */
+    SET_SECRET, /* free text that may hold a password: never echoed */
+    SET_INT,    /* decimal integer in [min, max] */
+    SET_CHOICE, /* one of choices */
+    SET_LISTEN, /* host:port */
+};
+
+struct setting {
+    const char *env;
+    const char *flag;
+    enum setting_kind kind;
+    size_t offset;
+    const char *def; /* NULL: unset */
+    int64_t min, max;
+    const char *const *choices;
+    const char *help;
+};
+
+static const char *const backends[] = { "local", "aws", NULL };
+static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+
+#define STR(field)    SET_STR, offsetof(struct cf_config, field)
+#define SECRET(field) SET_SECRET, offsetof(struct cf_config, field)
+#define INT(field)    SET_INT, offsetof(struct cf_config, field)
+#define CHOICE(field) SET_CHOICE, offsetof(struct cf_config, field)
+
+static const struct setting settings[] = {
+    { "COFFER_DATABASE_URL", "--database-url", SECRET(database_url), NULL, 0, 0, NULL,
+      "libpq connection string or postgresql:// URI of the application role (default: libpq's "
+      "PG* variables and local socket)" },
+    { "COFFER_MIGRATE_DATABASE_URL", "--migrate-database-url", SECRET(migrate_database_url), NULL,
+      0, 0, NULL,
+      "connection used by `cofferd migrate`, the schema owner (default: "
+      "COFFER_DATABASE_URL)" },
+    { "COFFER_MIGRATIONS_DIR", "--migrations-dir", STR(migrations_dir),
+      COFFER_DEFAULT_MIGRATIONS_DIR, 0, 0, NULL, "folder of the NNNN_name.sql migrations" },
+    { "COFFER_LISTEN", "--listen", SET_LISTEN, offsetof(struct cf_config, listen), "127.0.0.1:8080",
+      0, 0, NULL,
+      "listen address: host:port, [ipv6]:port or :port (all "
+      "interfaces)" },
+    { "COFFER_THREADS", "--threads", INT(threads), "16", 1, 1024, NULL,
+      "HTTP worker threads (each serves one connection at a time)" },
+    { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, 16777216, NULL,
+      "largest request body accepted; larger gets 413" },
+    { "COFFER_REQUEST_TIMEOUT_MS", "--request-timeout-ms", INT(request_timeout_ms), "30000", 100,
+      600000, NULL, "time allowed to receive a request and send its answer" },
+    { "COFFER_KEEP_ALIVE_TIMEOUT_MS", "--keep-alive-timeout-ms", INT(keep_alive_timeout_ms), "2000",
+      0, 600000, NULL, "idle time a kept-alive connection may hold a worker thread" },
+    { "COFFER_DB_POOL_SIZE", "--db-pool-size", INT(db_pool_size), "8", 1, 256, NULL,
+      "PostgreSQL connections in the pool" },
+    { "COFFER_DB_POOL_TIMEOUT_MS", "--db-pool-timeout-ms", INT(db_pool_timeout_ms), "5000", 1,
+      600000, NULL, "longest wait for a free pooled connection before answering 503" },
+    { "COFFER_KMS_BACKEND", "--kms-backend", CHOICE(kms_backend), "local", 0, 0, backends,
+      "KMS backend: local (key file) or aws (AWS KMS or a compatible endpoint)" },
+    { "COFFER_LOCAL_KEY_FILE", "--local-key-file", STR(local_key_file), NULL, 0, 0, NULL,
+      "key file of the local backend (mode 0600; required for local)" },
+    { "COFFER_KMS_MASTER_KEY", "--kms-master-key", STR(kms_master_key), NULL, 0, 0, NULL,
+      "key id, alias or ARN for GenerateDataKey (aws: required; local: alias/coffer-master)" },
+    { "COFFER_AUTH_KEY", "--auth-key", STR(auth_key), NULL, 0, 0, NULL,
+      "service kmsauth key(s), comma-separated (unset: service kmsauth off)" },
+    { "COFFER_USER_AUTH_KEY", "--user-auth-key", STR(user_auth_key), NULL, 0, 0, NULL,
+      "user kmsauth key(s), comma-separated (unset: user kmsauth off)" },
+    { "COFFER_AUTH_CONTEXT", "--auth-context", STR(auth_context), NULL, 0, 0, NULL,
+      "this server's name, the kmsauth `to` (required with an auth key)" },
+    { "COFFER_KMSAUTH_MAX_LIFETIME", "--kmsauth-max-lifetime", INT(kmsauth_max_lifetime), "60", 1,
+      1440, NULL, "longest kmsauth token lifetime accepted, minutes" },
+    { "COFFER_TLS_CERT", "--tls-cert", STR(tls_cert), NULL, 0, 0, NULL,
+      "PEM certificate chain for HTTPS (with COFFER_TLS_KEY)" },
+    { "COFFER_TLS_KEY", "--tls-key", STR(tls_key), NULL, 0, 0, NULL,
+      "PEM private key for HTTPS (with COFFER_TLS_CERT)" },
+    { "COFFER_LOG_LEVEL", "--log-level", CHOICE(log_level), "info", 0, 0, levels,
+      "lowest level logged: debug, info, warn or error (JSON lines on stderr)" },
+    { "COFFER_DATAKEY_CACHE_SIZE", "--datakey-cache-size", INT(datakey_cache_size), "10000", 0,
+      10000000, NULL, "decrypted data keys kept in memory; 0 turns the cache off" },
+    { "COFFER_DATAKEY_CACHE_TTL", "--datakey-cache-ttl", INT(datakey_cache_ttl), "900", 1, 86400,
+      NULL, "seconds a decrypted data key may stay cached" },
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Writes a message for a bad setting and returns CF_ECONFIG. A message cut short by errcap is
+ * still a message, so truncation is accepted here. */
+__attribute__((format(printf, 3, 4))) static int config_fail(char *err, size_t errcap,
+                                                             const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
+    if (n < 0 && errcap > 0)
+        err[0] = '\0';
+    return CF_ECONFIG;
+}
+
+static char **str_slot(struct cf_config *cfg, const struct setting *s)
+{
+    return (char **)((char *)cfg + s->offset);
+}
+
+static int64_t *int_slot(struct cf_config *cfg, const struct setting *s)
+{
+    return (int64_t *)((char *)cfg + s->offset);
+}
+
+static bool is_choice(const struct setting *s, const char *v)
+{
+    for (const char *const *c = s->choices; *c != NULL; c++) {
+        if (strcmp(*c, v) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Checks and stores one value; `from` names where it came from for the message. */
+static int set_value(struct cf_config *cfg, const struct setting *s, const char *v,
+                     const char *from, char *err, size_t errcap)
+{
+    int64_t n;
+
+    switch (s->kind) {
+    case SET_INT:
+        if (cf_parse_i64(v, s->min, s->max, &n) != 0) {
+            return config_fail(err, errcap,
+                               "%s: expected an integer from %lld to %lld, got '%.40s'", from,
+                               (long long)s->min, (long long)s->max, v);
+        }
+        *int_slot(cfg, s) = n;
+        return 0;
+    case SET_CHOICE:
+        if (!is_choice(s, v)) {
+            return config_fail(
+                err, errcap, "%s: '%.40s' is not one of the accepted values (see --help)", from, v);
+        }
+        break;
+    case SET_LISTEN: {
+        char host[256];
+        int port;
+        if (cf_config_listen_parts(v, host, sizeof(host), &port) != 0) {
+            return config_fail(
+                err, errcap, "%s: expected host:port, [ipv6]:port or :port, got '%.80s'", from, v);
+        }
+        break;
+    }
+    case SET_STR:
+    case SET_SECRET:
+        break;
+    }
+    char **slot = str_slot(cfg, s);
+    cf_free_cleanse_str(*slot);
+    *slot = cf_xstrdup(v);
+    return 0;
+}
+
+static const struct setting *find_flag(const char *arg, const char **value_out)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        size_t fl = strlen(settings[i].flag);
+        if (strncmp(arg, settings[i].flag, fl) != 0)
+            continue;
+        if (arg[fl] == '\0') {
+            *value_out = NULL;
+            return &settings[i];
+        }
+        if (arg[fl] == '=') {
+            *value_out = arg + fl + 1;
+            return &settings[i];
+        }
+    }
+    return NULL;
+}
+
+static int load_defaults_and_env(struct cf_config *cfg, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        int r;
+        if (s->def != NULL && (r = set_value(cfg, s, s->def, s->env, err, errcap)) != 0)
+            return r;
+        const char *v = getenv(s->env); /* read before any thread starts */
+        if (v != NULL && *v != '\0' && (r = set_value(cfg, s, v, s->env, err, errcap)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+int cf_config_load(struct cf_config *cfg, int argc, char **argv, char **rest, int *nrest, char *err,
+                   size_t errcap)
+{
+    int r;
+
+    *cfg = (struct cf_config){ 0 };
+    *nrest = 0;
+    err[0] = '\0';
+    if ((r = load_defaults_and_env(cfg, err, errcap)) != 0)
+        return r;
+    for (int i = 1; i < argc; i++) {
+        const char *value;
+        const struct setting *s = find_flag(argv[i], &value);
+        if (s == NULL) {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        if (value == NULL) {
+            if (i + 1 >= argc) {
+                return config_fail(err, errcap, "%s needs a value", s->flag);
+            }
+            value = argv[++i];
+        }
+        if (*value != '\0' && (r = set_value(cfg, s, value, s->flag, err, errcap)) != 0)
+            return r;
+    }
+    enum cf_log_level lvl;
+    if (cf_log_level_parse(cfg->log_level, &lvl) == 0)
+        cf_log_set_level(lvl);
+    return 0;
+}
+
+int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
+{
+    const char *msg = NULL;
+
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+        msg = "COFFER_TLS_CERT and COFFER_TLS_KEY go together: set both or neither";
+    else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL)
+        msg = "COFFER_AUTH_CONTEXT is required when COFFER_AUTH_KEY or COFFER_USER_AUTH_KEY is set";
+    if (msg == NULL)
+        return 0;
+    return config_fail(err, errcap, "%s", msg);
+}
+
+int cf_config_listen_parts(const char *listen, char *host, size_t hostcap, int *port)
+{
+    const char *colon;
+    int64_t p;
+
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (close == NULL || close[1] != ':')
+            return CF_EINVAL;
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL || memchr(listen, ':', (size_t)(colon - listen)) != NULL)
+            return CF_EINVAL;
+    }
+    if (cf_parse_i64(colon + 1, 0, 65535, &p) != 0)
+        return CF_EINVAL;
+    size_t hl = (size_t)(colon - listen); /* colon points into listen */
+    if (hl >= hostcap)
+        return CF_ETOOBIG;
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    for (size_t i = 0; i < hl; i++) {
+        char c = host[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+        if (!ok)
+            return CF_EINVAL;
+    }
+    *port = (int)p; /* 0..65535: checked above */
+    return 0;
+}
+
+void cf_config_help(FILE *out)
+{
+    fputs("Settings (a flag overrides its environment variable; --flag VALUE or --flag=VALUE):\n",
+          out);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(out, "  %-26s %s\n", s->flag, s->env);
+        fprintf(out, "      %s\n      default: %s\n", s->help, s->def ? s->def : "(unset)");
+    }
+    fputs("\nRead by the aws KMS backend from the environment (standard AWS names):\n"
+          "  AWS_REGION, AWS_DEFAULT_REGION        region (required for aws)\n"
+          "  AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL endpoint (default "
+          "https://kms.<region>.amazonaws.com)\n"
+          "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   static credentials\n"
+          "  AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE     shared files\n"
+          "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
+          "  AWS_CONTAINER_AUTHORIZATION_TOKEN     container credentials\n"
+          "  AWS_EC2_METADATA_DISABLED             default false: EC2 instance role via IMDSv2\n",
+          out);
+}
+
+void cf_config_free(struct cf_config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (s->kind == SET_INT)
+            continue;
+        char **slot = str_slot(cfg, s);
+        cf_free_cleanse_str(*slot);
+        *slot = NULL;
+    }
+}

@@ -1,0 +1,50 @@
+/*
+ * db_audit.h - queries on the access log: lock the chain head, append a row.
+ *
+ * The chain itself (canonical rows, hashes) is computed in audit/; these functions only move
+ * rows in and out. Both run inside the caller's transaction.
+ */
+#ifndef DB_AUDIT_H
+#define DB_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cf_crypto.h"
+#include "cf_err.h"
+#include "cf_time.h"
+#include "db.h"
+
+/* One access-log row as stored; strings are borrowed. resource_type, resource_id may be NULL;
+ * has_revision false stores NULL. */
+struct db_audit_row {
+    int64_t id;
+    char time[CF_TIME_STR_LEN];
+    const char *request_id;
+    const char *actor_type;
+    const char *actor;
+    const char *source_ip;
+    const char *action;
+    const char *resource_type;
+    const char *resource_id;
+    int64_t revision;
+    bool has_revision;
+    const char *result;
+    const char *reason;
+    char prev_hash[CF_SHA256_HEX_LEN + 1];
+    char hash[CF_SHA256_HEX_LEN + 1];
+};
+
+/* Locks the chain head until the transaction ends and reads it, with the database's clock
+ * (microseconds since the epoch). Must run inside a transaction. */
+CF_MUST_CHECK int db_audit_lock_head(struct db_conn *c, int64_t *head_id,
+                                     char head_hash[CF_SHA256_HEX_LEN + 1], int64_t *now_us);
+
+/* Reads the chain head without locking it (readiness, verification). */
+CF_MUST_CHECK int db_audit_head(struct db_conn *c, int64_t *head_id,
+                                char head_hash[CF_SHA256_HEX_LEN + 1]);
+
+/* Inserts a complete row (the database refuses one that does not extend the head). */
+CF_MUST_CHECK int db_audit_insert(struct db_conn *c, const struct db_audit_row *row);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * db_internal.h - what the files of db/ share and nothing outside db/ may include: the
+ * connection structure, prepared statements and result helpers.
+ */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "cf_err.h"
+
+#define DB_MAX_STMTS 128 /* distinct prepared statements one connection may hold */
+
+/* A statement prepared lazily on each connection, the first time that connection runs it.
+ * Declare one `static const struct db_stmt` beside the function that runs it; the name must be
+ * unique across db/. */
+struct db_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+};
+
+struct db_conn {
+    PGconn *pg;
+    const struct db_stmt *prepared[DB_MAX_STMTS];
+    size_t nprepared;
+    bool broken; /* the connection failed: close it instead of reusing it */
+    size_t slot; /* index in the pool, or SIZE_MAX outside a pool */
+};
+
+/* Runs a prepared statement with text parameters (NULL = SQL NULL; lengths/formats may be
+ * NULL for all-text). The result's status must be PGRES_COMMAND_OK or PGRES_TUPLES_OK, else
+ * the error is mapped by db_result_err() and *res_out is NULL. The caller PQclear()s. */
+CF_MUST_CHECK int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                          const int *lengths, const int *formats, PGresult **res_out);
+
+/* Runs a constant, parameterless command (BEGIN, COMMIT, LISTEN) with the simple protocol. */
+CF_MUST_CHECK int db_exec_const(struct db_conn *c, const char *sql);
+
+/* Maps a failed result (or NULL) to a cf_err by SQLSTATE: 23505, 40001, 40P01 -> CF_ECONFLICT;
+ * class 08, 57P (shutdown) or a broken connection -> CF_EUNAVAIL (and marks the connection
+ * broken); 57014, 55P03 and class 53 (timeouts, resources) -> CF_EUNAVAIL;
+ * 23xxx -> CF_EINVAL; 42501 -> CF_EDENIED; else CF_EDB. Logs the SQLSTATE, never DETAIL. */
+int db_result_err(struct db_conn *c, const PGresult *res, const char *what);
+
+/* Column helpers: the text value of (row, col), or NULL for SQL NULL. */
+const char *db_get(const PGresult *res, int row, int col);
+CF_MUST_CHECK int db_get_i64(const PGresult *res, int row, int col, int64_t *out);
+
+#endif

@@ -1,0 +1,369 @@
+/*
+ * db_pool.c - the libpq connection pool, statement execution and transactions.
+ *
+ * Checkout takes any free slot; a slot's connection is made or remade outside the lock. A
+ * connection is checked for liveness at checkout (a readable idle socket means the server sent
+ * something: usually its goodbye after a restart), and marked broken when a query fails with a
+ * connection error, so it is replaced rather than reused.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "cf_log.h"
+#include "cf_mem.h"
+#include "cf_str.h"
+#include "db.h"
+#include "db_internal.h"
+
+struct db_pool {
+    pthread_mutex_t lock; /* guards conns and busy */
+    pthread_cond_t cond;  /* signalled when a slot becomes free */
+    char *conninfo;       /* may hold a password: cleansed on close */
+    struct db_conn **conns;
+    bool *busy;
+    size_t size;
+    int timeout_ms;
+};
+
+int db_pool_open(const char *conninfo, size_t size, int acquire_timeout_ms, struct db_pool **out)
+{
+    pthread_condattr_t attr;
+
+    *out = NULL;
+    if (size == 0 || acquire_timeout_ms <= 0)
+        return CF_EINVAL;
+    struct db_pool *p = cf_xcalloc(1, sizeof(*p));
+    p->conninfo = cf_xstrdup(conninfo != NULL ? conninfo : "");
+    p->conns = cf_xcalloc(size, sizeof(*p->conns));
+    p->busy = cf_xcalloc(size, sizeof(*p->busy));
+    p->size = size;
+    p->timeout_ms = acquire_timeout_ms;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    *out = p;
+    return 0;
+}
+
+void db_pool_close(struct db_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < pool->size; i++)
+        db_disconnect(pool->conns[i]);
+    pthread_cond_destroy(&pool->cond);
+    pthread_mutex_destroy(&pool->lock);
+    cf_free_cleanse_str(pool->conninfo);
+    free(pool->conns);
+    free(pool->busy);
+    free(pool);
+}
+
+static PGconn *connect_pg(const char *conninfo)
+{
+    const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
+    const char *vals[] = { conninfo, "cofferd", "5", NULL };
+    size_t first = (conninfo == NULL || *conninfo == '\0') ? 1 : 0; /* "" = libpq defaults */
+
+    /* expand_dbname = 1: a conninfo string or URI in "dbname" is expanded; the later keys
+     * fill in only what it leaves unset. */
+    return PQconnectdbParams(keys + first, vals + first, 1);
+}
+
+/* libpq prints server notices on stderr by default: log them as JSON, severity only (the
+ * text can quote data). */
+static void on_notice(void *arg, const PGresult *res)
+{
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    (void)arg;
+    cf_log(CF_LOG_DEBUG, "database notice", "{s:s, s:s}", "severity", sev ? sev : "?", "sqlstate",
+           state ? state : "?");
+}
+
+int db_connect(const char *conninfo, struct db_conn **out)
+{
+    *out = NULL;
+    PGconn *pg = connect_pg(conninfo);
+    if (pg == NULL)
+        return CF_EUNAVAIL;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        /* libpq's connection messages name hosts and ports, never the password */
+        cf_log(CF_LOG_WARN, "database connection failed", "{s:s}", "error", PQerrorMessage(pg));
+        PQfinish(pg);
+        return CF_EUNAVAIL;
+    }
+    PQsetNoticeReceiver(pg, on_notice, NULL);
+    struct db_conn *c = cf_xcalloc(1, sizeof(*c));
+    c->pg = pg;
+    c->slot = SIZE_MAX;
+    *out = c;
+    return 0;
+}
+
+void db_disconnect(struct db_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    PQfinish(conn->pg);
+    free(conn);
+}
+
+/* True if an idle connection is still usable. Reads (and drops) whatever the server sent
+ * while it sat in the pool. */
+static bool conn_alive(struct db_conn *c)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return false;
+    struct pollfd pfd = { .fd = PQsocket(c->pg), .events = POLLIN };
+    if (pfd.fd < 0)
+        return false;
+    /* A server that goes away sends its FATAL message, then closes: a few reads reach the
+     * end of the stream, which is what makes libpq mark the connection bad. */
+    for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++) {
+        if (PQconsumeInput(c->pg) != 1)
+            return false;
+        PGnotify *n;
+        while ((n = PQnotifies(c->pg)) != NULL)
+            PQfreemem(n);
+    }
+    return PQstatus(c->pg) == CONNECTION_OK;
+}
+
+static void deadline_after(int ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Takes a free slot (preferring one with a connection); CF_EUNAVAIL after the timeout. */
+static int take_slot(struct db_pool *pool, size_t *slot_out, struct db_conn **conn_out)
+{
+    struct timespec deadline;
+    int r = CF_EUNAVAIL;
+
+    deadline_after(pool->timeout_ms, &deadline);
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        size_t pick = SIZE_MAX;
+        for (size_t i = 0; i < pool->size; i++) {
+            if (pool->busy[i])
+                continue;
+            if (pick == SIZE_MAX || (pool->conns[pick] == NULL && pool->conns[i] != NULL))
+                pick = i;
+        }
+        if (pick != SIZE_MAX) {
+            pool->busy[pick] = true;
+            *slot_out = pick;
+            *conn_out = pool->conns[pick];
+            pool->conns[pick] = NULL;
+            r = 0;
+            break;
+        }
+        if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) != 0)
+            break; /* ETIMEDOUT (the only error possible here) */
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return r;
+}
+
+static void give_slot(struct db_pool *pool, size_t slot, struct db_conn *conn)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->conns[slot] = conn;
+    pool->busy[slot] = false;
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+int db_acquire(struct db_pool *pool, struct db_conn **out)
+{
+    struct db_conn *c = NULL;
+    size_t slot;
+    int r;
+
+    *out = NULL;
+    if ((r = take_slot(pool, &slot, &c)) != 0) {
+        cf_log(CF_LOG_WARN, "database pool exhausted", "{s:i}", "timeout_ms", pool->timeout_ms);
+        return r;
+    }
+    if (c != NULL && !conn_alive(c)) {
+        cf_log(CF_LOG_INFO, "dropping a broken database connection", NULL);
+        db_disconnect(c);
+        c = NULL;
+    }
+    if (c == NULL && (r = db_connect(pool->conninfo, &c)) != 0) {
+        give_slot(pool, slot, NULL);
+        return r;
+    }
+    c->slot = slot;
+    c->broken = false;
+    *out = c;
+    return 0;
+}
+
+void db_release(struct db_pool *pool, struct db_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    size_t slot = conn->slot;
+    /* a connection left in a transaction (or an aborted one) is not trusted again */
+    if (conn->broken || PQtransactionStatus(conn->pg) != PQTRANS_IDLE) {
+        db_disconnect(conn);
+        conn = NULL;
+    }
+    give_slot(pool, slot, conn);
+}
+
+void db_pool_counts(struct db_pool *pool, size_t *idle, size_t *busy)
+{
+    size_t nidle = 0, nbusy = 0;
+
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < pool->size; i++) {
+        if (pool->busy[i])
+            nbusy++;
+        else if (pool->conns[i] != NULL)
+            nidle++;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    *idle = nidle;
+    *busy = nbusy;
+}
+
+int db_result_err(struct db_conn *c, const PGresult *res, const char *what)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    int r = CF_EDB;
+
+    if (PQstatus(c->pg) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0) {
+        c->broken = true;
+        r = CF_EUNAVAIL;
+    } else if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
+               strcmp(state, "40P01") == 0) {
+        r = CF_ECONFLICT;
+    } else if (strncmp(state, "23", 2) == 0) {
+        r = CF_EINVAL;
+    } else if (strcmp(state, "42501") == 0) {
+        r = CF_EDENIED;
+    } else if (strncmp(state, "57P", 3) == 0) {
+        c->broken = true; /* the server is shutting down or restarting */
+        r = CF_EUNAVAIL;
+    } else if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
+               strncmp(state, "53", 2) == 0) {
+        r = CF_EUNAVAIL; /* timeout, lock not available, out of resources: transient */
+    }
+    /* SQLSTATE and the primary message only: DETAIL can quote row values */
+    cf_log(r == CF_ECONFLICT ? CF_LOG_INFO : CF_LOG_WARN, "database error", "{s:s, s:s, s:s}",
+           "what", what, "sqlstate", state != NULL ? state : "none", "message",
+           primary != NULL ? primary : "(connection lost)");
+    return r;
+}
+
+static bool is_prepared(const struct db_conn *c, const struct db_stmt *st)
+{
+    for (size_t i = 0; i < c->nprepared; i++) {
+        if (c->prepared[i] == st)
+            return true;
+    }
+    return false;
+}
+
+static int prepare(struct db_conn *c, const struct db_stmt *st)
+{
+    if (is_prepared(c, st))
+        return 0;
+    if (c->nprepared >= DB_MAX_STMTS)
+        return CF_EINTERNAL;
+    PGresult *res = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
+    int r = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        r = db_result_err(c, res, st->name);
+    else
+        c->prepared[c->nprepared++] = st;
+    PQclear(res);
+    return r;
+}
+
+int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+            const int *lengths, const int *formats, PGresult **res_out)
+{
+    int r;
+
+    *res_out = NULL;
+    if ((r = prepare(c, st)) != 0)
+        return r;
+    PGresult *res = PQexecPrepared(c->pg, st->name, st->nparams, params, lengths, formats, 0);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        r = db_result_err(c, res, st->name);
+        PQclear(res);
+        return r;
+    }
+    *res_out = res;
+    return 0;
+}
+
+int db_exec_const(struct db_conn *c, const char *sql)
+{
+    /* constant SQL only (BEGIN, COMMIT, LISTEN ...): never data */
+    PGresult *res = PQexec(c->pg, sql);
+    int r = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        r = db_result_err(c, res, sql);
+    PQclear(res);
+    return r;
+}
+
+int db_tx_begin(struct db_conn *conn)
+{
+    return db_exec_const(conn, "BEGIN");
+}
+
+int db_tx_end(struct db_conn *conn, int r)
+{
+    if (r == 0)
+        return db_exec_const(conn, "COMMIT");
+    if (PQstatus(conn->pg) == CONNECTION_OK) {
+        int rr = db_exec_const(conn, "ROLLBACK");
+        (void)rr; /* the first error is the one that matters; a failed ROLLBACK marks broken */
+    }
+    return r;
+}
+
+int db_ping(struct db_conn *conn)
+{
+    static const struct db_stmt q = { "db_ping", "SELECT 1", 0 };
+    PGresult *res;
+    int r = db_exec(conn, &q, NULL, NULL, NULL, &res);
+    PQclear(res);
+    return r == 0 ? 0 : CF_EUNAVAIL;
+}
+
+const char *db_get(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return PQgetvalue(res, row, col);
+}
+
+int db_get_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+    const char *v = db_get(res, row, col);
+    if (v == NULL)
+        return CF_ENOTFOUND;
+    return cf_parse_i64(v, INT64_MIN, INT64_MAX, out) == 0 ? 0 : CF_EDB;
+}

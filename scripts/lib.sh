@@ -1,0 +1,143 @@
+# scripts/lib.sh - what scripts/run and scripts/test share: packages, the build, a local
+# PostgreSQL cluster, moto_server, free ports. Sourced, never run.
+#
+# Every function is idempotent: it checks before it installs, creates or starts anything.
+
+COFFER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# Debian packages: building, running, testing.
+BUILD_PACKAGES="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libpq-dev
+  libjansson-dev libcivetweb-dev"
+RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates"
+TEST_PACKAGES="libcmocka-dev"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+  [ "$(id -u)" = 0 ] || die "run this as root (it installs Debian packages and runs PostgreSQL as the postgres user)"
+}
+
+# ensure_packages PKG...: installs the missing ones (one apt-get update at most).
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install failed for: ${missing[*]}"
+}
+
+# build TYPE DIR: configures (once) and builds coffer.
+build() {
+  local type=$1 dir=$2
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$COFFER_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" >/dev/null ||
+      die "cmake configure failed ($type)"
+  fi
+  cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 || {
+    tail -40 "$dir.build.log" >&2
+    die "build failed ($type); full log: $dir.build.log"
+  }
+}
+
+# port_in_use PORT: true if something listens on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port: prints a loopback port nobody listens on now (the caller retries on a race).
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  die "no free port found"
+}
+
+# make_traversable DIR: PostgreSQL runs as postgres and must reach DIR through its parents.
+check_traversable() {
+  local d=$1
+  runuser -u postgres -- test -x "$d" ||
+    die "the postgres user cannot reach $d: make its parent folders traversable (chmod o+x)"
+}
+
+# pg_init DIR AUTH: creates a cluster in DIR once (AUTH: trust, or scram for host + peer local).
+pg_init() {
+  local dir=$1 auth=$2
+  [ -f "$dir/PG_VERSION" ] && return 0
+  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN"
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  check_traversable "$dir"
+  local args=(-D "$dir" -U postgres --encoding=UTF8 --locale=C.UTF-8)
+  if [ "$auth" = trust ]; then
+    args+=(--auth=trust)
+  else
+    args+=(--auth-local=peer --auth-host=scram-sha-256)
+  fi
+  runuser -u postgres -- "$PG_BIN/initdb" "${args[@]}" >/dev/null || die "initdb failed in $dir"
+}
+
+# pg_running DIR: true if the cluster in DIR is up.
+pg_running() {
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1
+}
+
+# pg_start DIR PORT SOCKDIR LOG: starts the cluster unless it is running.
+pg_start() {
+  local dir=$1 port=$2 sock=$3 log=$4
+  pg_running "$dir" && return 0
+  mkdir -p "$sock"
+  chown postgres:postgres "$sock"
+  touch "$log"
+  chown postgres:postgres "$log"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
+    -o "-p $port -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
+    { tail -20 "$log" >&2; die "PostgreSQL did not start (port $port); log: $log"; }
+}
+
+# pg_stop DIR [MODE]: stops the cluster if it is running.
+pg_stop() {
+  pg_running "$1" || return 0
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w -t 60 stop >/dev/null || true
+}
+
+# psql_super PORT SOCKDIR SQL...: runs SQL as the postgres superuser over the socket.
+psql_super() {
+  local port=$1 sock=$2
+  shift 2
+  runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres "$@"
+}
+
+# find_moto: prints the path of moto_server, or fails with a clear message.
+find_moto() {
+  local m
+  m=$(command -v moto_server 2>/dev/null || true)
+  [ -z "$m" ] && [ -x "${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server" ] && m="${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server"
+  [ -z "$m" ] && [ -x /root/.pyenv/shims/moto_server ] && m=/root/.pyenv/shims/moto_server
+  if [ -z "$m" ]; then
+    die "moto_server (the AWS KMS-compatible test server, Python package 'moto[server]') is not installed.
+There is no PyPI on these machines: use a machine image that has moto preinstalled, or install moto
+(pip install 'moto[server]') where a package index is reachable, then run this again."
+  fi
+  echo "$m"
+}
+
+# wait_port PORT SECONDS PID: waits until PORT accepts, failing early if PID died.
+wait_port() {
+  local port=$1 secs=$2 pid=$3 i
+  for i in $(seq 1 $((secs * 10))); do
+    port_in_use "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,162 @@
+/*
+ * svc.h - what the files of service/ share: the server context, the request, the API error
+ * codes, responses and the route table.
+ *
+ * Every handler runs parse -> validate -> authorize -> act -> audit -> respond. The
+ * dispatcher authenticates /v1/ requests before the handler runs and writes the access-log row
+ * of a request that fails before its handler could.
+ */
+#ifndef SVC_H
+#define SVC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "auth.h"
+#include "cf_config.h"
+#include "cf_err.h"
+#include "cf_secret.h"
+#include "db.h"
+
+#define SVC_MAX_SEGMENTS   8
+#define SVC_REQUEST_ID_LEN 32
+#define SVC_URI_MAX        8192  /* request line: longer gets 414 */
+#define SVC_HEADERS_MAX    16384 /* all headers: more gets 431 */
+#define SVC_PATH_LOG_MAX   256
+
+/* Read-only after start-up; handlers receive it through the request. */
+struct svc_ctx {
+    const struct cf_config *cfg;
+    struct db_pool *pool;
+    struct auth *auth;
+    atomic_bool stopping;
+};
+
+/* Stable error codes of API.md 1.3 ("code" in every error body). */
+enum svc_code {
+    SVC_INVALID_JSON,
+    SVC_INVALID_REQUEST,
+    SVC_INVALID_PARAMETER,
+    SVC_UNAUTHENTICATED,
+    SVC_AUTHENTICATION_FAILED,
+    SVC_FORBIDDEN,
+    SVC_NOT_FOUND,
+    SVC_METHOD_NOT_ALLOWED,
+    SVC_CONFLICT,
+    SVC_BODY_TOO_LARGE,
+    SVC_URI_TOO_LONG,
+    SVC_UNSUPPORTED_MEDIA_TYPE,
+    SVC_HEADERS_TOO_LARGE,
+    SVC_INTERNAL_ERROR,
+    SVC_NOT_IMPLEMENTED,
+    SVC_KMS_UNAVAILABLE,
+    SVC_DATABASE_UNAVAILABLE,
+    SVC_AUDIT_UNAVAILABLE,
+    SVC_NOT_READY,
+};
+
+/* The HTTP status of a code (the only code-to-status map). */
+int svc_code_status(enum svc_code code);
+
+/* The code's name as sent in "code". */
+const char *svc_code_name(enum svc_code code);
+
+/* The code's default text for "error" (fixed, never a secret). */
+const char *svc_code_message(enum svc_code code);
+
+/* The API code a cf_err becomes when a handler has nothing more precise to say. */
+enum svc_code svc_code_from_err(int err);
+
+struct svc_route;
+
+/* One request, from begin_request to the access-log line. */
+struct svc_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    struct svc_ctx *ctx;
+    char request_id[SVC_REQUEST_ID_LEN + 1];
+    int64_t start_ms;
+    const char *raw_path;        /* undecoded, without the query */
+    char *seg[SVC_MAX_SEGMENTS]; /* decoded path segments (owned) */
+    size_t nseg;
+    bool seg_ok[SVC_MAX_SEGMENTS]; /* decoded segment is usable as an id */
+    const struct svc_route *route;
+    bool authenticated;
+    struct auth_principal who;
+    struct auth_failure why;
+    bool audited; /* the access-log row is written */
+    int status;   /* status sent, for the access-log line */
+};
+
+typedef int (*svc_handler_fn)(struct svc_req *req);
+
+enum svc_route_flags {
+    SVC_ROUTE_PUBLIC = 0,    /* no authentication, no access-log row */
+    SVC_ROUTE_AUTH = 1 << 0, /* authenticate first; every answer writes an access-log row */
+};
+
+struct svc_route {
+    const char *method;
+    const char *pattern; /* "/v1/services/{}": "{}" matches one non-empty segment */
+    svc_handler_fn handler;
+    unsigned flags;
+    const char *action;        /* access-log action */
+    const char *resource_type; /* access-log resource type, or NULL */
+    int id_segment;            /* index of the segment naming the resource, or -1 */
+};
+
+/* Matches req's path against the route table: 0 and req->route set; CF_ENOTFOUND (404); or
+ * CF_EDENIED when the path exists but not for this method (allow gets "GET, PUT"). */
+CF_MUST_CHECK int svc_route_match(struct svc_req *req, char *allow, size_t allowcap);
+
+/* Splits and percent-decodes req->raw_path into req->seg. CF_EINVAL for a malformed path. */
+CF_MUST_CHECK int svc_path_split(struct svc_req *req);
+
+/* --- responses (svc_http.c) --- */
+
+/* Sends status with a JSON body (compact, UTF-8) and the common headers. Consumes nothing. */
+int svc_reply_json(struct svc_req *req, int status, const json_t *body);
+
+/* Sends an error body {"error", "code", "request_id", ...extra members}. message NULL = the
+ * code's default text. extra may be NULL; it is not consumed. */
+int svc_reply_error(struct svc_req *req, enum svc_code code, const char *message, json_t *extra);
+
+/* Sends an error for a cf_err, mapped by svc_code_from_err(). */
+int svc_reply_err(struct svc_req *req, int err);
+
+/* Sends 405 method_not_allowed with an Allow header. */
+int svc_reply_method_not_allowed(struct svc_req *req, const char *allow);
+
+/* The value of a request header, or NULL. */
+const char *svc_header(const struct svc_req *req, const char *name);
+
+/* --- authentication and the access log (svc_auth.c) --- */
+
+/* Writes the request's access-log row (once). resource_id and revision may be NULL/absent.
+ * Returns 0 or CF_EUNAVAIL: the caller must then fail the request with 503 audit_unavailable
+ * and send nothing else (fail closed). */
+CF_MUST_CHECK int svc_audit(struct svc_req *req, const char *result, const char *reason,
+                            const char *resource_id, const int64_t *revision);
+
+/* Authenticates a request of an SVC_ROUTE_AUTH route. 0, or an error already answered (401 or
+ * 503) and audited; the dispatcher then returns. */
+CF_MUST_CHECK int svc_authenticate(struct svc_req *req);
+
+/* --- handlers --- */
+int svc_h_healthcheck(struct svc_req *req);
+int svc_h_ready(struct svc_req *req);
+int svc_h_user_email(struct svc_req *req);
+int svc_h_client_config(struct svc_req *req);
+int svc_h_not_implemented(struct svc_req *req);
+
+/* --- the server (svc_server.c) --- */
+
+/* Starts civetweb, waits for SIGINT/SIGTERM, drains and stops. Returns the exit status. */
+int svc_serve(struct svc_ctx *ctx);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * svc_cmd.c - cofferd's console commands that talk to the database directly: migrate and
+ * token create. Each prints what it did; token create prints only the token on stdout.
+ */
+#include "svc_cmd.h"
+
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "audit.h"
+#include "auth.h"
+#include "cf_crypto.h"
+#include "cf_log.h"
+#include "cf_str.h"
+#include "cf_time.h"
+#include "db.h"
+#include "db_migrate.h"
+#include "db_tokens.h"
+
+#define TOKEN_TTL_MIN     60
+#define TOKEN_TTL_MAX     (365 * 86400)
+#define TOKEN_TTL_DEFAULT (90 * 86400)
+
+int svc_cmd_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("cofferd: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see cofferd --help)\n", stderr);
+    return 2;
+}
+
+int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv)
+{
+    bool status_only = false;
+    struct db_conn *c = NULL;
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--status") == 0)
+            status_only = true;
+        else
+            return svc_cmd_usage("migrate: unknown argument '%s'", argv[i]);
+    }
+    const char *url =
+        cfg->migrate_database_url != NULL ? cfg->migrate_database_url : cfg->database_url;
+    if ((r = db_connect(url, &c)) != 0) {
+        fputs("cofferd migrate: cannot connect to the database\n", stderr);
+        return 1;
+    }
+    r = db_migrate_run(c, cfg->migrations_dir, status_only, stdout);
+    db_disconnect(c);
+    return r == 0 ? 0 : 1;
+}
+
+void svc_cmd_actor(char *out, size_t cap)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    uid_t uid = geteuid();
+
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
+        cf_fmt(out, cap, "cofferd:%s", pw.pw_name) == 0)
+        return;
+    if (cf_fmt(out, cap, "cofferd:%u", (unsigned)uid) != 0)
+        out[0] = '\0';
+}
+
+struct token_args {
+    const char *role;
+    const char *name;
+    int64_t ttl;
+};
+
+static int parse_token_args(int argc, char **argv, struct token_args *a)
+{
+    *a = (struct token_args){ .ttl = TOKEN_TTL_DEFAULT };
+    if (argc < 2 || strcmp(argv[1], "create") != 0)
+        return svc_cmd_usage("token: expected `token create --role ROLE --name NAME`");
+    for (int i = 2; i < argc; i++) {
+        const char *opt = argv[i];
+        if (i + 1 >= argc)
+            return svc_cmd_usage("token create: %s needs a value", opt);
+        const char *val = argv[++i];
+        if (strcmp(opt, "--role") == 0) {
+            a->role = val;
+        } else if (strcmp(opt, "--name") == 0) {
+            a->name = val;
+        } else if (strcmp(opt, "--ttl") == 0) {
+            if (cf_parse_duration(val, &a->ttl) != 0 || a->ttl < TOKEN_TTL_MIN ||
+                a->ttl > TOKEN_TTL_MAX)
+                return svc_cmd_usage("token create: --ttl '%s' must be 60s to 365d (e.g. 90m, "
+                                     "12h, 30d)",
+                                     val);
+        } else {
+            return svc_cmd_usage("token create: unknown argument '%s'", opt);
+        }
+    }
+    enum auth_role role;
+    if (a->role == NULL || auth_role_parse(a->role, &role) != 0)
+        return svc_cmd_usage("token create: --role must be admin or auditor");
+    if (a->name == NULL || !svc_token_name_valid(a->name))
+        return svc_cmd_usage("token create: --name must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+    return 0;
+}
+
+bool svc_token_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > DB_TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
+/* Inserts the token and its access-log row in one transaction. */
+static int store_token(struct db_conn *c, struct db_token *t, const char *sha, int64_t ttl)
+{
+    char request_id[SVC_CMD_REQUEST_ID_LEN + 1];
+    int r;
+
+    if ((r = cf_rand_hex(16, request_id, sizeof(request_id))) != 0)
+        return r;
+    struct audit_event ev = { .request_id = request_id,
+                              .actor_type = "system",
+                              .actor = t->created_by,
+                              .source_ip = "local",
+                              .action = "token.create",
+                              .resource_type = "token",
+                              .resource_id = t->id,
+                              .result = "allowed",
+                              .reason = "ok" };
+    if ((r = db_tx_begin(c)) != 0)
+        return r;
+    if ((r = db_token_insert(c, t, sha, ttl)) != 0)
+        goto out;
+    r = audit_append(c, &ev, NULL);
+out:
+    return db_tx_end(c, r);
+}
+
+int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv)
+{
+    struct token_args a;
+    struct db_token t = { 0 };
+    struct db_conn *c = NULL;
+    char token[AUTH_TOKEN_LEN + 1], sha[CF_SHA256_HEX_LEN + 1];
+    int r;
+
+    if ((r = parse_token_args(argc, argv, &a)) != 0)
+        return r;
+    if (auth_token_generate(token, sha, t.id) != 0 ||
+        cf_fmt(t.name, sizeof(t.name), "%s", a.name) != 0 ||
+        cf_fmt(t.role, sizeof(t.role), "%s", a.role) != 0) {
+        r = 1;
+        goto out;
+    }
+    svc_cmd_actor(t.created_by, sizeof(t.created_by));
+    if (db_connect(cfg->database_url, &c) != 0) {
+        fputs("cofferd token create: cannot connect to the database\n", stderr);
+        r = 1;
+        goto out;
+    }
+    r = store_token(c, &t, sha, a.ttl);
+    if (r == CF_ECONFLICT)
+        fprintf(stderr, "cofferd token create: an active token is already named '%s'\n", a.name);
+    else if (r != 0)
+        fprintf(stderr, "cofferd token create: failed: %s\n", cf_strerror(r));
+    else
+        printf("%s\n", token);
+    r = r == 0 ? 0 : 1;
+out:
+    db_disconnect(c);
+    OPENSSL_cleanse(token, sizeof(token));
+    return r;
+}

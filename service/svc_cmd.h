@@ -1,0 +1,30 @@
+/*
+ * svc_cmd.h - cofferd's console commands (API.md 9.3). Each returns the process exit status:
+ * 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+#ifndef SVC_CMD_H
+#define SVC_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cf_config.h"
+
+#define SVC_CMD_REQUEST_ID_LEN 32
+
+/* `cofferd migrate [--status]`: argv[0] is "migrate". */
+int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv);
+
+/* `cofferd token create --role admin|auditor --name NAME [--ttl DURATION]`. */
+int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv);
+
+/* Prints "cofferd: <message> (see cofferd --help)" on stderr and returns 2. */
+int svc_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The access log's actor for console commands: "cofferd:<os user>". */
+void svc_cmd_actor(char *out, size_t cap);
+
+/* True if name is a valid API token name. */
+bool svc_token_name_valid(const char *name);
+
+#endif

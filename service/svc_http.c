@@ -1,0 +1,167 @@
+/*
+ * svc_http.c - HTTP plumbing: response headers and bodies, error bodies, request headers,
+ * path decoding.
+ */
+#include <string.h>
+
+#include "cf_json.h"
+#include "cf_log.h"
+#include "cf_mem.h"
+#include "cf_str.h"
+#include "svc.h"
+
+/* Sends the status line, the common headers and the body. extra_name/value add one header. */
+static int send_response(struct svc_req *req, int status, const char *content_type,
+                         const char *body, size_t len, const char *extra_name,
+                         const char *extra_value)
+{
+    struct mg_connection *conn = req->conn;
+    char clen[24];
+
+    req->status = status;
+    if (cf_fmt(clen, sizeof(clen), "%zu", len) != 0)
+        return status;
+    mg_response_header_start(conn, status);
+    if (content_type != NULL)
+        mg_response_header_add(conn, "Content-Type", content_type, -1);
+    mg_response_header_add(conn, "Content-Length", clen, -1);
+    mg_response_header_add(conn, "X-Request-Id", req->request_id, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
+    if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
+        mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+    if (status == 401)
+        mg_response_header_add(conn, "WWW-Authenticate",
+                               "Basic realm=\"coffer\", Bearer realm=\"coffer\"", -1);
+    if (extra_name != NULL)
+        mg_response_header_add(conn, extra_name, extra_value, -1);
+    mg_response_header_send(conn);
+    if (len > 0 && strcmp(req->ri->request_method, "HEAD") != 0)
+        mg_write(conn, body, len);
+    return status;
+}
+
+int svc_reply_json(struct svc_req *req, int status, const json_t *body)
+{
+    struct cf_buf b = { 0 };
+
+    if (cf_json_dump_buf(body, JSON_COMPACT, &b) != 0) {
+        cf_buf_free(&b);
+        cf_log(CF_LOG_ERROR, "response not serialisable", "{s:s}", "request_id", req->request_id);
+        return send_response(req, 500, "application/json",
+                             "{\"error\":\"internal error\",\"code\":\"internal_error\"}", 50, NULL,
+                             NULL);
+    }
+    int r = send_response(req, status, "application/json", b.data, b.len, NULL, NULL);
+    cf_buf_free(&b); /* cleansed: a body may hold credential pairs */
+    return r;
+}
+
+static int reply_error_with(struct svc_req *req, enum svc_code code, const char *message,
+                            json_t *extra, const char *hname, const char *hvalue)
+{
+    json_t *body = json_object();
+    struct cf_buf b = { 0 };
+
+    if (extra != NULL)
+        json_object_update(body, extra); /* copies members; extra is not changed */
+    json_object_set_new(body, "error",
+                        json_string(message != NULL ? message : svc_code_message(code)));
+    json_object_set_new(body, "code", json_string(svc_code_name(code)));
+    json_object_set_new(body, "request_id", json_string(req->request_id));
+    int r = cf_json_dump_buf(body, JSON_COMPACT, &b);
+    json_decref(body);
+    int status = svc_code_status(code);
+    if (r != 0)
+        status = send_response(req, status, "application/json", "{}", 2, hname, hvalue);
+    else
+        status = send_response(req, status, "application/json", b.data, b.len, hname, hvalue);
+    cf_buf_free(&b);
+    return status;
+}
+
+int svc_reply_error(struct svc_req *req, enum svc_code code, const char *message, json_t *extra)
+{
+    return reply_error_with(req, code, message, extra, NULL, NULL);
+}
+
+int svc_reply_err(struct svc_req *req, int err)
+{
+    return svc_reply_error(req, svc_code_from_err(err), NULL, NULL);
+}
+
+int svc_reply_method_not_allowed(struct svc_req *req, const char *allow)
+{
+    return reply_error_with(req, SVC_METHOD_NOT_ALLOWED, NULL, NULL, "Allow", allow);
+}
+
+const char *svc_header(const struct svc_req *req, const char *name)
+{
+    return mg_get_header(req->conn, name);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) once into a new string; *ok_out = false if the result holds '/',
+ * NUL or invalid UTF-8 (it can then never match an id). CF_EINVAL for a bad escape. */
+static int decode_segment(const char *s, size_t len, char **out, bool *ok_out)
+{
+    char *d = cf_xmalloc(len + 1);
+    size_t o = 0;
+    bool ok = true;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = len - i >= 3 ? hexval(s[i + 1]) : -1;
+            int lo = len - i >= 3 ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(d);
+                return CF_EINVAL;
+            }
+            c = (char)(hi << 4 | lo);
+            i += 2;
+            if (c == '/' || c == '\0')
+                ok = false;
+        }
+        d[o++] = c;
+    }
+    d[o] = '\0';
+    if (!cf_utf8_valid((const uint8_t *)d, o))
+        ok = false;
+    *out = d;
+    *ok_out = ok;
+    return 0;
+}
+
+int svc_path_split(struct svc_req *req)
+{
+    const char *p = req->raw_path;
+
+    if (p == NULL || p[0] != '/')
+        return CF_EINVAL;
+    p++;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p); /* slash >= p */
+        if (req->nseg == SVC_MAX_SEGMENTS)
+            return CF_ENOTFOUND; /* deeper than any route */
+        int r = decode_segment(p, len, &req->seg[req->nseg], &req->seg_ok[req->nseg]);
+        if (r != 0)
+            return r;
+        req->nseg++;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    return 0;
+}

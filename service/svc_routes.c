@@ -1,0 +1,155 @@
+/*
+ * svc_routes.c - the route table and path matching.
+ *
+ * Every Confidant v1 path of API.md 4.1 is listed: the ones coffer serves today have their
+ * handler, the others answer 501 not_implemented after authentication (so the official client
+ * gets {"result": false} instead of crashing). /healthcheck needs no authentication.
+ */
+#include <string.h>
+
+#include "cf_str.h"
+#include "svc.h"
+
+#define AUTH SVC_ROUTE_AUTH
+#define NOT_IMPL(m, p)                                                                             \
+    {                                                                                              \
+        m, p, svc_h_not_implemented, AUTH, "unsupported", NULL, -1                                 \
+    }
+
+static const struct svc_route routes[] = {
+    { "GET", "/healthcheck", svc_h_healthcheck, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+    { "GET", "/healthcheck/ready", svc_h_ready, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+
+    { "GET", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },
+    { "POST", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },
+    { "GET", "/v1/client_config", svc_h_client_config, AUTH, "client_config.get", NULL, -1 },
+
+    /* Confidant v1: services and credentials (their own issue) */
+    NOT_IMPL("GET", "/v1/services"),
+    NOT_IMPL("GET", "/v1/services/{}"),
+    NOT_IMPL("PUT", "/v1/services/{}"),
+    NOT_IMPL("PUT", "/v1/services/{}/{}"),
+    NOT_IMPL("GET", "/v1/services/{}/{}/{}"),
+    NOT_IMPL("GET", "/v1/archive/services"),
+    NOT_IMPL("GET", "/v1/archive/services/{}"),
+    NOT_IMPL("GET", "/v1/credentials"),
+    NOT_IMPL("POST", "/v1/credentials"),
+    NOT_IMPL("GET", "/v1/credentials/{}"),
+    NOT_IMPL("PUT", "/v1/credentials/{}"),
+    NOT_IMPL("PUT", "/v1/credentials/{}/{}"),
+    NOT_IMPL("GET", "/v1/credentials/{}/{}/{}"),
+    NOT_IMPL("GET", "/v1/credentials/{}/services"),
+    NOT_IMPL("POST", "/v1/credentials/{}/archive"),
+    NOT_IMPL("GET", "/v1/archive/credentials"),
+    NOT_IMPL("GET", "/v1/archive/credentials/{}"),
+    NOT_IMPL("GET", "/v1/value_generator"),
+
+    /* Confidant v1: later or never */
+    NOT_IMPL("GET", "/v1/login"),
+    NOT_IMPL("POST", "/v1/login"),
+    NOT_IMPL("GET", "/v1/saml/{}"),
+    NOT_IMPL("POST", "/v1/saml/{}"),
+    NOT_IMPL("GET", "/v1/roles"),
+    NOT_IMPL("GET", "/v1/grants/{}"),
+    NOT_IMPL("PUT", "/v1/grants/{}"),
+    NOT_IMPL("GET", "/v1/blind_credentials"),
+    NOT_IMPL("POST", "/v1/blind_credentials"),
+    NOT_IMPL("GET", "/v1/blind_credentials/{}"),
+    NOT_IMPL("PUT", "/v1/blind_credentials/{}"),
+    NOT_IMPL("PUT", "/v1/blind_credentials/{}/{}"),
+    NOT_IMPL("GET", "/v1/blind_credentials/{}/services"),
+    NOT_IMPL("GET", "/v1/archive/blind_credentials"),
+    NOT_IMPL("GET", "/v1/archive/blind_credentials/{}"),
+    NOT_IMPL("GET", "/v1/certificates/{}/{}"),
+    NOT_IMPL("POST", "/v1/certificates/{}"),
+    NOT_IMPL("GET", "/v1/cas"),
+    NOT_IMPL("GET", "/v1/cas/{}"),
+    NOT_IMPL("GET", "/v1/jwks/token"),
+    NOT_IMPL("GET", "/v1/jwks/token/{}"),
+    NOT_IMPL("GET", "/v1/jwks/public/{}"),
+
+    /* coffer extensions (their own issues) */
+    NOT_IMPL("GET", "/v1/tokens"),
+    NOT_IMPL("POST", "/v1/tokens"),
+    NOT_IMPL("DELETE", "/v1/tokens/{}"),
+    NOT_IMPL("GET", "/v1/principals"),
+    NOT_IMPL("PUT", "/v1/principals/{}"),
+    NOT_IMPL("DELETE", "/v1/principals/{}"),
+    NOT_IMPL("GET", "/v1/audit/events"),
+    NOT_IMPL("GET", "/v1/audit/verify"),
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Matches the decoded segments against a pattern; *literals_out counts literal segments (a
+ * literal match wins over a "{}" match). */
+static bool pattern_matches(const struct svc_req *req, const char *pattern, size_t *literals_out)
+{
+    const char *p = pattern + 1;
+    size_t i = 0, literals = 0;
+
+    for (;; i++) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p); /* slash >= p */
+        if (i >= req->nseg)
+            return false;
+        if (len == 2 && p[0] == '{' && p[1] == '}') {
+            if (req->seg[i][0] == '\0' || !req->seg_ok[i])
+                return false;
+        } else {
+            if (strlen(req->seg[i]) != len || strncmp(req->seg[i], p, len) != 0)
+                return false;
+            literals++;
+        }
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    *literals_out = literals;
+    return i + 1 == req->nseg;
+}
+
+static void allow_add(char *allow, size_t cap, const char *method)
+{
+    if (strstr(allow, method) != NULL)
+        return;
+    size_t used = strlen(allow);
+    int r = cf_fmt(allow + used, cap - used, "%s%s", used > 0 ? ", " : "", method);
+    (void)r; /* the list of a path's methods always fits; a cut list is still a valid header */
+}
+
+/* HEAD is served by the public GET routes (health checks); /v1/ routes take no HEAD. */
+static bool method_matches(const struct svc_route *rt, const char *method)
+{
+    if (strcmp(rt->method, method) == 0)
+        return true;
+    return strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0 &&
+           (rt->flags & SVC_ROUTE_AUTH) == 0;
+}
+
+int svc_route_match(struct svc_req *req, char *allow, size_t allowcap)
+{
+    const struct svc_route *best = NULL;
+    size_t best_literals = 0;
+    bool path_known = false;
+
+    allow[0] = '\0';
+    for (size_t i = 0; i < NROUTES; i++) {
+        size_t literals;
+        if (!pattern_matches(req, routes[i].pattern, &literals))
+            continue;
+        path_known = true;
+        allow_add(allow, allowcap, routes[i].method);
+        if (!method_matches(&routes[i], req->ri->request_method))
+            continue;
+        if (best == NULL || literals > best_literals) {
+            best = &routes[i];
+            best_literals = literals;
+        }
+    }
+    if (best != NULL) {
+        req->route = best;
+        return 0;
+    }
+    return path_known ? CF_EDENIED : CF_ENOTFOUND;
+}

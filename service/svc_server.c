@@ -1,0 +1,266 @@
+/*
+ * svc_server.c - the HTTP server: civetweb set-up, the request dispatcher, civetweb's own
+ * errors as JSON, the per-request log line, and a clean stop on SIGINT/SIGTERM.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cf_crypto.h"
+#include "cf_log.h"
+#include "cf_str.h"
+#include "cf_time.h"
+#include "svc.h"
+
+#define SVC_DRAIN_SECONDS 10
+
+static void req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ctx *ctx)
+{
+    *req = (struct svc_req){ .conn = conn, .ctx = ctx };
+    req->ri = mg_get_request_info(conn);
+    req->start_ms = cf_mono_ms();
+    req->status = 500;
+    if (cf_rand_hex(SVC_REQUEST_ID_LEN / 2, req->request_id, sizeof(req->request_id)) != 0)
+        memcpy(req->request_id, "00000000000000000000000000000000", SVC_REQUEST_ID_LEN + 1);
+    req->raw_path = req->ri->local_uri_raw;
+}
+
+static void req_free(struct svc_req *req)
+{
+    for (size_t i = 0; i < req->nseg; i++)
+        free(req->seg[i]);
+    req->nseg = 0;
+}
+
+/* One JSON line per request: never a body, a header value or a token. */
+static void log_request(const struct svc_req *req)
+{
+    char path[SVC_PATH_LOG_MAX + 1] = "";
+
+    if (req->raw_path != NULL)
+        cf_utf8_sanitize(req->raw_path, strlen(req->raw_path), SVC_PATH_LOG_MAX / 3, path,
+                         sizeof(path));
+    cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s}", "method",
+           req->ri->request_method, "path", path, "status", req->status, "duration_ms",
+           (json_int_t)(cf_mono_ms() - req->start_ms), "request_id", req->request_id, "caller",
+           req->authenticated ? req->who.actor : "");
+}
+
+/* Request line and header sizes (API.md 1.1): checked before anything else. */
+static int check_sizes(const struct mg_request_info *ri, enum svc_code *code)
+{
+    size_t line = strlen(ri->request_method) + strlen(ri->request_uri) + 12;
+    size_t headers = 0;
+
+    if (ri->query_string != NULL)
+        line += strlen(ri->query_string) + 1;
+    if (line > SVC_URI_MAX) {
+        *code = SVC_URI_TOO_LONG;
+        return CF_ETOOBIG;
+    }
+    for (int i = 0; i < ri->num_headers; i++)
+        headers += strlen(ri->http_headers[i].name) + strlen(ri->http_headers[i].value) + 4;
+    if (headers > SVC_HEADERS_MAX) {
+        *code = SVC_HEADERS_TOO_LARGE;
+        return CF_ETOOBIG;
+    }
+    return 0;
+}
+
+static int dispatch(struct svc_req *req)
+{
+    char allow[64];
+    enum svc_code code;
+    int r;
+
+    if (check_sizes(req->ri, &code) != 0)
+        return svc_reply_error(req, code, NULL, NULL);
+    if (req->raw_path == NULL || svc_path_split(req) != 0)
+        return svc_reply_error(req, SVC_NOT_FOUND, NULL, NULL);
+    r = svc_route_match(req, allow, sizeof(allow));
+    if (r == CF_ENOTFOUND)
+        return svc_reply_error(req, SVC_NOT_FOUND, NULL, NULL);
+    if (r != 0)
+        return svc_reply_method_not_allowed(req, allow);
+    if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && svc_authenticate(req) != 0)
+        return req->status; /* answered and audited */
+    int status = req->route->handler(req);
+    if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && !req->audited)
+        cf_log(CF_LOG_ERROR, "handler answered without an access-log row", "{s:s, s:s}",
+               "request_id", req->request_id, "route", req->route->pattern);
+    return status;
+}
+
+/* civetweb's begin_request: every request comes here; a return of 1..999 means handled. */
+static int on_request(struct mg_connection *conn)
+{
+    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
+    struct svc_req req;
+
+    req_init(&req, conn, ctx);
+    int status = dispatch(&req);
+    log_request(&req);
+    req_free(&req);
+    return status > 0 && status < 1000 ? status : 500;
+}
+
+/* civetweb's own errors (malformed requests, oversized headers) answered as JSON. */
+static int on_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
+    struct svc_req req;
+    enum svc_code code = SVC_INVALID_REQUEST;
+
+    (void)msg; /* civetweb's text may quote the request: not echoed */
+    req_init(&req, conn, ctx);
+    req.raw_path = NULL;
+    if (status == 413)
+        code = SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
+    else if (status == 404)
+        code = SVC_NOT_FOUND;
+    else if (status == 405)
+        code = SVC_METHOD_NOT_ALLOWED;
+    else if (status >= 500)
+        code = SVC_INTERNAL_ERROR;
+    svc_reply_error(&req, code, NULL, NULL);
+    cf_log(CF_LOG_INFO, "request refused by the HTTP parser", "{s:i, s:i, s:s}", "civetweb_status",
+           status, "status", req.status, "request_id", req.request_id);
+    return 0; /* handled */
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    cf_log(CF_LOG_WARN, "civetweb", "{s:s}", "message", message);
+    return 1; /* do not also print it */
+}
+
+/* civetweb's listening_ports: "127.0.0.1:8080" as is, ":8080" as "8080" (all interfaces). */
+static int listen_option(const char *listen, char *out, size_t cap)
+{
+    char host[256];
+    int port;
+
+    if (cf_config_listen_parts(listen, host, sizeof(host), &port) != 0)
+        return CF_ECONFIG;
+    if (host[0] == '\0')
+        return cf_fmt(out, cap, "%d", port);
+    return cf_fmt(out, cap, "%s:%d", host, port);
+}
+
+struct drain {
+    pthread_mutex_t lock; /* guards done */
+    pthread_cond_t cond;
+    bool done;
+    struct mg_context *mg;
+};
+
+static void *drain_thread(void *arg)
+{
+    struct drain *d = arg;
+
+    mg_stop(d->mg); /* stops accepting, lets in-flight requests finish, joins the workers */
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Stops civetweb, waiting at most SVC_DRAIN_SECONDS for in-flight requests. */
+static bool drain_and_stop(struct mg_context *mg)
+{
+    struct drain d = { .mg = mg };
+    struct timespec deadline;
+    pthread_t t;
+    bool done;
+
+    pthread_mutex_init(&d.lock, NULL);
+    pthread_cond_init(&d.cond, NULL);
+    if (pthread_create(&t, NULL, drain_thread, &d) != 0)
+        return false;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += SVC_DRAIN_SECONDS;
+    pthread_mutex_lock(&d.lock);
+    while (!d.done && pthread_cond_timedwait(&d.cond, &d.lock, &deadline) == 0)
+        ;
+    done = d.done;
+    pthread_mutex_unlock(&d.lock);
+    if (!done)
+        return false; /* the drain thread still uses d: the process exits without joining */
+    pthread_join(t, NULL);
+    pthread_cond_destroy(&d.cond);
+    pthread_mutex_destroy(&d.lock);
+    return true;
+}
+
+static void log_listening(struct mg_context *mg)
+{
+    struct mg_server_port ports[4];
+    int n = mg_get_server_ports(mg, 4, ports);
+
+    for (int i = 0; i < n; i++)
+        cf_log(CF_LOG_INFO, "listening", "{s:i, s:b}", "port", ports[i].port, "tls",
+               ports[i].is_ssl);
+}
+
+int svc_serve(struct svc_ctx *ctx)
+{
+    const struct cf_config *cfg = ctx->cfg;
+    char listen[300], threads[24], timeout[24], keepalive[24], maxreq[24];
+    struct mg_callbacks cb = { .begin_request = on_request,
+                               .http_error = on_http_error,
+                               .log_message = on_log_message };
+    sigset_t set;
+    int sig = 0;
+
+    if (listen_option(cfg->listen, listen, sizeof(listen)) != 0 ||
+        cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
+        cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
+        cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
+        cf_fmt(maxreq, sizeof(maxreq), "%d", SVC_URI_MAX + SVC_HEADERS_MAX + 1024) != 0)
+        return 2;
+    const char *opts[] = { "listening_ports",
+                           listen,
+                           "num_threads",
+                           threads,
+                           "request_timeout_ms",
+                           timeout,
+                           "keep_alive_timeout_ms",
+                           keepalive,
+                           "enable_keep_alive",
+                           "yes",
+                           "decode_url",
+                           "no",
+                           "max_request_size",
+                           maxreq,
+                           "tcp_nodelay",
+                           "1",
+                           NULL };
+    mg_init_library(0);
+    struct mg_context *mg = mg_start(&cb, ctx, opts);
+    if (mg == NULL) {
+        cf_log(CF_LOG_ERROR, "cannot start the HTTP server (address in use?)", "{s:s}", "listen",
+               cfg->listen);
+        mg_exit_library();
+        return 1;
+    }
+    log_listening(mg);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigwait(&set, &sig); /* main() blocked these in every thread before any started */
+    cf_log(CF_LOG_INFO, "stopping: draining in-flight requests", "{s:i, s:i}", "signal", sig,
+           "drain_seconds", SVC_DRAIN_SECONDS);
+    atomic_store(&ctx->stopping, true);
+    bool drained = drain_and_stop(mg);
+    if (!drained) {
+        cf_log(CF_LOG_WARN, "requests still running after the drain period; exiting", NULL);
+        return 1;
+    }
+    mg_exit_library();
+    cf_log(CF_LOG_INFO, "stopped", NULL);
+    return 0;
+}

@@ -1,0 +1,408 @@
+/* test_http.c - cofferd over HTTP: health, errors, authentication, the access log. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cf_codec.h"
+#include "cf_json.h"
+#include "tsupport.h"
+
+struct fixture {
+    struct t_db db;
+    struct t_cofferd d;
+    char admin[64];
+    char auditor[64];
+    char bearer_admin[96];
+    char bearer_auditor[96];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    t_db_create(&f->db, true);
+    t_token_create(&f->db, "admin", "admin-1", f->admin);
+    t_token_create(&f->db, "auditor", "auditor-1", f->auditor);
+    snprintf(f->bearer_admin, sizeof(f->bearer_admin), "Authorization: Bearer %s", f->admin);
+    snprintf(f->bearer_auditor, sizeof(f->bearer_auditor), "Authorization: Bearer %s", f->auditor);
+    t_cofferd_start(&f->d, &f->db, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int rc = t_cofferd_stop(&f->d);
+    t_db_drop(&f->db);
+    free(f);
+    assert_int_equal(rc, 0); /* SIGTERM: drained and exited cleanly */
+    return 0;
+}
+
+static void get(struct fixture *f, const char *path, const char *header, struct t_resp *r)
+{
+    struct cf_buf url = { 0 };
+    const char *headers[] = { header, NULL };
+    cf_buf_append_str(&url, f->d.base_url);
+    cf_buf_append_str(&url, path);
+    t_http("GET", url.data, header != NULL ? headers : NULL, NULL, r);
+    cf_buf_free(&url);
+}
+
+static json_t *body_json(const struct t_resp *r)
+{
+    json_error_t err;
+    json_t *v = json_loads(r->body.data, 0, &err);
+    if (v == NULL)
+        fail_msg("response body is not JSON: %s", r->body.data);
+    return v;
+}
+
+/* Checks the headers every response carries and returns its request id. */
+static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
+{
+    char v[128];
+    assert_true(t_resp_header(r, "X-Request-Id", v, sizeof(v)));
+    assert_true(cf_is_lower_hex(v, 32));
+    memcpy(rid, v, 33);
+    assert_true(t_resp_header(r, "X-Content-Type-Options", v, sizeof(v)));
+    assert_string_equal(v, "nosniff");
+    assert_true(t_resp_header(r, "Referrer-Policy", v, sizeof(v)));
+    assert_string_equal(v, "no-referrer");
+    assert_true(t_resp_header(r, "Content-Type", v, sizeof(v)));
+    assert_string_equal(v, "application/json");
+    assert_int_equal(t_resp_header(r, "Cache-Control", v, sizeof(v)), v1);
+}
+
+/* Checks an error body: its code, and that request_id equals the header. */
+static void check_error(const struct t_resp *r, long status, const char *code, bool v1)
+{
+    char rid[33];
+    assert_int_equal(r->status, status);
+    check_common_headers(r, rid, v1);
+    json_t *b = body_json(r);
+    assert_string_equal(json_string_value(json_object_get(b, "code")), code);
+    assert_string_equal(json_string_value(json_object_get(b, "request_id")), rid);
+    assert_true(json_is_string(json_object_get(b, "error")));
+    json_decref(b);
+}
+
+/* The access-log row of a request, as "actor_type|actor|action|result|reason". */
+static void audit_row(const struct fixture *f, const struct t_resp *r, char *out, size_t cap)
+{
+    char rid[64], sql[512];
+    assert_true(t_resp_header(r, "X-Request-Id", rid, sizeof(rid)));
+    snprintf(sql, sizeof(sql),
+             "SELECT actor_type || '|' || actor || '|' || action || '|' || result || '|' || "
+             "reason || '|' || count(*) OVER () FROM audit_log WHERE request_id = '%s'",
+             rid);
+    t_sql_ok(f->db.super_url, sql, out, cap);
+}
+
+static void test_healthcheck_answers_ok_with_the_common_headers(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char rid[33];
+
+    get(f, "/healthcheck", NULL, &r);
+    assert_int_equal(r.status, 200);
+    check_common_headers(&r, rid, false);
+    assert_string_equal(r.body.data, "{\"status\":\"ok\"}");
+    t_resp_free(&r);
+}
+
+static void test_readiness_reports_every_check(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+
+    get(f, "/healthcheck/ready", NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *b = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(b, "status")), "ready");
+    json_t *checks = json_object_get(b, "checks");
+    assert_string_equal(json_string_value(json_object_get(checks, "database")), "ok");
+    assert_string_equal(json_string_value(json_object_get(checks, "schema")), "ok");
+    assert_string_equal(json_string_value(json_object_get(checks, "audit")), "ok");
+    json_decref(b);
+    t_resp_free(&r);
+}
+
+static void test_an_unknown_path_is_a_json_404_with_no_audit_row(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char row[256];
+
+    get(f, "/nope", NULL, &r);
+    check_error(&r, 404, "not_found", false);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "");
+    t_resp_free(&r);
+    get(f, "/v1/services/", f->bearer_admin, &r); /* no trailing-slash alias */
+    check_error(&r, 404, "not_found", true);
+    t_resp_free(&r);
+}
+
+static void test_a_wrong_method_is_405_with_allow(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char url[256], allow[64];
+
+    snprintf(url, sizeof(url), "%s/v1/user/email", f->d.base_url);
+    t_http("DELETE", url, NULL, NULL, &r);
+    check_error(&r, 405, "method_not_allowed", true);
+    assert_true(t_resp_header(&r, "Allow", allow, sizeof(allow)));
+    assert_string_equal(allow, "GET, POST");
+    t_resp_free(&r);
+}
+
+static void test_no_credentials_is_401_unauthenticated_and_audited(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char v[256];
+
+    get(f, "/v1/user/email", NULL, &r);
+    check_error(&r, 401, "unauthenticated", true);
+    assert_true(t_resp_header(&r, "WWW-Authenticate", v, sizeof(v)));
+    assert_string_equal(v, "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
+    audit_row(f, &r, v, sizeof(v));
+    assert_string_equal(v, "anonymous||identity.get|denied|unauthenticated|1");
+    t_resp_free(&r);
+}
+
+static void test_a_bad_token_is_401_authentication_failed_and_audited(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char row[256];
+    const char *bad[] = {
+        "Authorization: Bearer coffer_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "Authorization: Bearer not-a-token", "Authorization: Bearer "
+    };
+
+    for (size_t i = 0; i < 3; i++) {
+        get(f, "/v1/user/email", bad[i], &r);
+        check_error(&r, 401, "authentication_failed", true);
+        audit_row(f, &r, row, sizeof(row));
+        assert_string_equal(row, "anonymous||identity.get|denied|api_token_invalid|1");
+        assert_null(strstr(r.body.data, "coffer_"));
+        t_resp_free(&r);
+    }
+}
+
+static void test_a_good_token_is_200_with_its_identity_and_audited(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char row[256];
+
+    get(f, "/v1/user/email", f->bearer_admin, &r);
+    assert_int_equal(r.status, 200);
+    json_t *b = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(b, "email")), "token:admin-1");
+    assert_string_equal(json_string_value(json_object_get(b, "actor_type")), "token");
+    assert_string_equal(json_string_value(json_object_get(b, "role")), "admin");
+    json_decref(b);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "token|token:admin-1|identity.get|allowed|ok|1");
+    t_resp_free(&r);
+
+    char url[256];
+    const char *h[] = { f->bearer_auditor, "Content-Type: application/json", NULL };
+    snprintf(url, sizeof(url), "%s/v1/user/email", f->d.base_url);
+    t_http("POST", url, h, "{}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "\"role\":\"auditor\""));
+    t_resp_free(&r);
+}
+
+static void test_expired_and_revoked_tokens_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    char tok[64], hdr[96], row[256];
+    struct t_resp r;
+
+    t_token_create(&f->db, "admin", "short-lived", tok);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
+    get(f, "/v1/user/email", hdr, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    t_sql_ok(f->db.super_url,
+             "UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - "
+             "interval '1 second' WHERE name = 'short-lived'",
+             NULL, 0);
+    get(f, "/v1/user/email", hdr, &r);
+    check_error(&r, 401, "authentication_failed", true);
+    t_resp_free(&r);
+
+    t_token_create(&f->db, "admin", "revoked-one", tok);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
+    t_sql_ok(f->db.super_url,
+             "UPDATE api_tokens SET revoked_at = now(), revoked_by = 'test' WHERE name = "
+             "'revoked-one'",
+             NULL, 0);
+    get(f, "/v1/user/email", hdr, &r);
+    check_error(&r, 401, "authentication_failed", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous||identity.get|denied|api_token_invalid|1");
+    t_resp_free(&r);
+}
+
+static void test_other_credential_forms_fail_closed(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char row[256];
+
+    /* Basic with an empty username counts as absent */
+    get(f, "/v1/user/email", "Authorization: Basic OnRva2Vu", &r); /* ":token" */
+    check_error(&r, 401, "unauthenticated", true);
+    t_resp_free(&r);
+    /* undecodable Basic */
+    get(f, "/v1/user/email", "Authorization: Basic !!!", &r);
+    check_error(&r, 401, "authentication_failed", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous||identity.get|denied|bad_auth_header|1");
+    t_resp_free(&r);
+    /* half of the X-Auth pair */
+    get(f, "/v1/user/email", "X-Auth-From: web", &r);
+    check_error(&r, 401, "authentication_failed", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous|web|identity.get|denied|bad_auth_header|1");
+    t_resp_free(&r);
+    /* kmsauth with no auth key configured */
+    get(f, "/v1/user/email", "Authorization: Basic Mi9zZXJ2aWNlL3dlYjpBQUFB", &r);
+    check_error(&r, 401, "authentication_failed", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous|2/service/web|identity.get|denied|kmsauth_user_type|1");
+    t_resp_free(&r);
+    /* a malformed kmsauth username */
+    get(f, "/v1/user/email", "Authorization: Basic YS9iOkFBQUE=", &r); /* "a/b:AAAA" */
+    check_error(&r, 401, "authentication_failed", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous|a/b|identity.get|denied|kmsauth_bad_username|1");
+    t_resp_free(&r);
+}
+
+static void test_unimplemented_paths_answer_501_after_authentication(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char row[256];
+
+    get(f, "/v1/roles", NULL, &r);
+    check_error(&r, 401, "unauthenticated", true);
+    t_resp_free(&r);
+    get(f, "/v1/roles", f->bearer_admin, &r);
+    check_error(&r, 501, "not_implemented", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "token|token:admin-1|unsupported|error|not_implemented|1");
+    t_resp_free(&r);
+}
+
+static void test_client_config_reflects_the_callers_role(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+
+    get(f, "/v1/client_config", f->bearer_auditor, &r);
+    assert_int_equal(r.status, 200);
+    json_t *b = body_json(&r);
+    json_t *perms = json_object_get(json_object_get(b, "generated"), "permissions");
+    assert_true(json_is_true(json_object_get(json_object_get(perms, "credentials"), "list")));
+    assert_true(json_is_false(json_object_get(json_object_get(perms, "credentials"), "create")));
+    json_decref(b);
+    t_resp_free(&r);
+}
+
+static void test_oversized_request_lines_and_headers_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    size_t n = 9000;
+    char *path = malloc(n + 2);
+    char *header = malloc(20000);
+
+    path[0] = '/';
+    memset(path + 1, 'a', n);
+    path[n + 1] = '\0';
+    get(f, path, NULL, &r);
+    check_error(&r, 414, "uri_too_long", false);
+    t_resp_free(&r);
+
+    snprintf(header, 20000, "X-Big: ");
+    memset(header + 7, 'b', 17000);
+    header[17007] = '\0';
+    get(f, "/healthcheck", header, &r);
+    check_error(&r, 431, "headers_too_large", false);
+    t_resp_free(&r);
+    free(path);
+    free(header);
+}
+
+static void test_a_request_whose_audit_row_fails_gets_503_and_nothing_else(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+
+    t_sql_ok(f->db.super_url, "REVOKE INSERT ON audit_log FROM coffer_app", NULL, 0);
+    get(f, "/v1/user/email", f->bearer_admin, &r);
+    t_sql_ok(f->db.super_url, "GRANT INSERT ON audit_log TO coffer_app", NULL, 0);
+    check_error(&r, 503, "audit_unavailable", true);
+    assert_null(strstr(r.body.data, "admin-1")); /* no identity leaves */
+    t_resp_free(&r);
+    get(f, "/v1/user/email", f->bearer_admin, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+}
+
+static void test_bad_configuration_exits_2_and_a_stale_schema_exits_1(void **state)
+{
+    (void)state;
+    struct t_db fresh;
+    char url[T_URL_MAX + 32], mig[600];
+    char *const argv[] = { (char *)t_env("COFFER_TEST_COFFERD"), "serve", NULL };
+
+    char *const bad_env[] = { "COFFER_THREADS=0", NULL };
+    assert_int_equal(t_run(argv, bad_env, NULL), 2);
+
+    t_db_create(&fresh, false); /* never migrated */
+    snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", fresh.owner_url);
+    snprintf(mig, sizeof(mig), "COFFER_MIGRATIONS_DIR=%s", t_env("COFFER_TEST_MIGRATIONS"));
+    char *const env[] = { url, mig, "COFFER_LISTEN=127.0.0.1:1", NULL };
+    assert_int_equal(t_run(argv, env, NULL), 1);
+    t_db_drop(&fresh);
+}
+
+int main(void)
+{
+    cf_json_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_healthcheck_answers_ok_with_the_common_headers),
+        cmocka_unit_test(test_readiness_reports_every_check),
+        cmocka_unit_test(test_an_unknown_path_is_a_json_404_with_no_audit_row),
+        cmocka_unit_test(test_a_wrong_method_is_405_with_allow),
+        cmocka_unit_test(test_no_credentials_is_401_unauthenticated_and_audited),
+        cmocka_unit_test(test_a_bad_token_is_401_authentication_failed_and_audited),
+        cmocka_unit_test(test_a_good_token_is_200_with_its_identity_and_audited),
+        cmocka_unit_test(test_expired_and_revoked_tokens_are_refused),
+        cmocka_unit_test(test_other_credential_forms_fail_closed),
+        cmocka_unit_test(test_unimplemented_paths_answer_501_after_authentication),
+        cmocka_unit_test(test_client_config_reflects_the_callers_role),
+        cmocka_unit_test(test_oversized_request_lines_and_headers_are_refused),
+        cmocka_unit_test(test_a_request_whose_audit_row_fails_gets_503_and_nothing_else),
+        cmocka_unit_test(test_bad_configuration_exits_2_and_a_stale_schema_exits_1),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,422 @@
+/* tsupport.c - test helpers: peers, databases, processes, HTTP. */
+#include "tsupport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "cf_crypto.h"
+#include "cf_mem.h"
+#include "db.h"
+#include "db_migrate.h"
+
+const char *t_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        fail_msg("%s is not set: run the tests through ./scripts/test, which starts PostgreSQL "
+                 "and moto_server",
+                 name);
+    return v;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+bool t_wait_until(bool (*fn)(void *arg), void *arg, int seconds)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        if (fn(arg))
+            return true;
+        sleep_ms(50);
+    }
+    return fn(arg);
+}
+
+int t_free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("cannot find a free port (errno %d)", errno);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void t_pg_ctl(const char *action)
+{
+    char opts[512], log[512];
+    const char *work = getenv("COFFER_TEST_WORK");
+
+    snprintf(opts, sizeof(opts), "-p %s -k %s -c listen_addresses=127.0.0.1",
+             t_env("COFFER_TEST_PG_PORT"), t_env("COFFER_TEST_PG_SOCKDIR"));
+    snprintf(log, sizeof(log), "%s/pg.log", work != NULL ? work : "/tmp");
+    char pg_ctl[512];
+    snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", t_env("COFFER_TEST_PG_BIN"));
+    char *const argv[] = { "/usr/sbin/runuser",
+                           "-u",
+                           "postgres",
+                           "--",
+                           pg_ctl,
+                           "-D",
+                           (char *)t_env("COFFER_TEST_PGDATA"),
+                           "-l",
+                           log,
+                           "-o",
+                           opts,
+                           "-m",
+                           "fast",
+                           "-w",
+                           "-t",
+                           "60",
+                           (char *)action,
+                           NULL };
+    int rc = t_run(argv, NULL, NULL);
+    if (rc != 0)
+        fail_msg("pg_ctl %s exited %d", action, rc);
+}
+
+static _Thread_local char sqlstate_buf[6];
+
+const char *t_sql(const char *url, const char *sql, char *out, size_t outcap)
+{
+    PGconn *pg = PQconnectdb(url);
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("cannot connect to %s: %s", url, PQerrorMessage(pg));
+    PGresult *res = PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(sqlstate_buf, sizeof(sqlstate_buf), "%s",
+             (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? "00000"
+                                                               : (state ? state : "?????"));
+    if (out != NULL && outcap > 0) {
+        out[0] = '\0';
+        if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0)
+            snprintf(out, outcap, "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return sqlstate_buf;
+}
+
+void t_sql_ok(const char *url, const char *sql, char *out, size_t outcap)
+{
+    const char *state = t_sql(url, sql, out, outcap);
+    if (strcmp(state, "00000") != 0)
+        fail_msg("SQL failed with %s: %s", state, sql);
+}
+
+/* Roles are cluster-wide and tests run in parallel: creating one twice is fine. */
+static void ensure_role(const char *super, const char *sql)
+{
+    const char *state = t_sql(super, sql, NULL, 0);
+    if (strcmp(state, "00000") != 0 && strcmp(state, "42710") != 0 && strcmp(state, "23505") != 0 &&
+        strcmp(state, "XX000") != 0)
+        fail_msg("cannot create a test role (%s): %s", state, sql);
+}
+
+static void db_url(char *out, const char *base, const char *dbname, const char *user)
+{
+    snprintf(out, T_URL_MAX, "%s dbname=%s user=%s", base, dbname, user);
+}
+
+void t_db_create(struct t_db *db, bool migrate)
+{
+    const char *super = t_env("COFFER_TEST_PG_URL");
+    const char *port = t_env("COFFER_TEST_PG_PORT");
+    char base[128], sql[256], rnd[17];
+
+    *db = (struct t_db){ 0 };
+    if (cf_rand_hex(8, rnd, sizeof(rnd)) != 0)
+        fail_msg("no random bytes");
+    snprintf(db->name, sizeof(db->name), "coffer_test_%s", rnd);
+    snprintf(base, sizeof(base), "host=127.0.0.1 port=%s", port);
+    ensure_role(super, "CREATE ROLE coffer_app NOLOGIN");
+    ensure_role(super, "CREATE ROLE coffer_test_owner LOGIN");
+    ensure_role(super, "CREATE ROLE coffer_test_app LOGIN IN ROLE coffer_app");
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER coffer_test_owner", db->name);
+    t_sql_ok(super, sql, NULL, 0);
+    db_url(db->super_url, base, db->name, "postgres");
+    db_url(db->owner_url, base, db->name, "coffer_test_owner");
+    db_url(db->app_url, base, db->name, "coffer_test_app");
+    if (!migrate)
+        return;
+    struct db_conn *c = NULL;
+    assert_int_equal(db_connect(db->owner_url, &c), 0);
+    FILE *devnull = fopen("/dev/null", "w");
+    int r = db_migrate_run(c, t_env("COFFER_TEST_MIGRATIONS"), false, devnull);
+    fclose(devnull);
+    db_disconnect(c);
+    assert_int_equal(r, 0);
+}
+
+void t_db_drop(const struct t_db *db)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    t_sql_ok(t_env("COFFER_TEST_PG_URL"), sql, NULL, 0);
+}
+
+int t_run(char *const argv[], char *const env[], struct cf_buf *out)
+{
+    int pipefd[2] = { -1, -1 };
+
+    if (out != NULL && pipe(pipefd) != 0)
+        fail_msg("pipe failed");
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or crashed */
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv(env[i]);
+        if (out != NULL) {
+            dup2(pipefd[1], STDOUT_FILENO);
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (out != NULL) {
+        char chunk[4096];
+        ssize_t n;
+        close(pipefd[1]);
+        while ((n = read(pipefd[0], chunk, sizeof(chunk))) > 0)
+            cf_buf_append(out, chunk, (size_t)n);
+        close(pipefd[0]);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void t_token_create(const struct t_db *db, const char *role, const char *name, char *token)
+{
+    char url[T_URL_MAX + 32];
+    struct cf_buf out = { 0 };
+
+    snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", db->app_url);
+    char *const argv[] = { (char *)t_env("COFFER_TEST_COFFERD"),
+                           "token",
+                           "create",
+                           "--role",
+                           (char *)role,
+                           "--name",
+                           (char *)name,
+                           NULL };
+    char *const env[] = { url, NULL };
+    int rc = t_run(argv, env, &out);
+    if (rc != 0 || out.len != 51)
+        fail_msg("cofferd token create exited %d with %zu bytes of output", rc, out.len);
+    memcpy(token, out.data, 50);
+    token[50] = '\0';
+    cf_buf_free(&out);
+}
+
+static size_t discard_cb(char *p, size_t size, size_t n, void *userdata)
+{
+    (void)p;
+    (void)userdata;
+    return size * n;
+}
+
+static bool cofferd_up(void *arg)
+{
+    struct t_cofferd *d = arg;
+    char url[128];
+    int status;
+
+    if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+        d->pid = -1;
+        return true; /* died: stop polling, the caller checks pid */
+    }
+    CURL *h = curl_easy_init();
+    snprintf(url, sizeof(url), "%s/healthcheck", d->base_url);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    return rc == CURLE_OK && code == 200;
+}
+
+static void dump_log(const char *path)
+{
+    char line[1024];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    fprintf(stderr, "--- %s ---\n", path);
+    while (fgets(line, sizeof(line), f) != NULL)
+        fputs(line, stderr);
+    fclose(f);
+}
+
+static void child_exec_cofferd(const struct t_cofferd *d, const struct t_db *db, char *const env[])
+{
+    static char url[T_URL_MAX + 32], listen[64], mig[600];
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or crashed */
+
+    snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", db->app_url);
+    snprintf(listen, sizeof(listen), "COFFER_LISTEN=127.0.0.1:%d", d->port);
+    snprintf(mig, sizeof(mig), "COFFER_MIGRATIONS_DIR=%s", t_env("COFFER_TEST_MIGRATIONS"));
+    putenv(url);
+    putenv(listen);
+    putenv(mig);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        putenv(env[i]);
+    int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    char *const argv[] = { (char *)t_env("COFFER_TEST_COFFERD"), "serve", NULL };
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[])
+{
+    const char *work = getenv("COFFER_TEST_WORK");
+
+    *d = (struct t_cofferd){ 0 };
+    d->port = t_free_port();
+    snprintf(d->base_url, sizeof(d->base_url), "http://127.0.0.1:%d", d->port);
+    snprintf(d->log_path, sizeof(d->log_path), "%s/cofferd-%d.log", work ? work : "/tmp", d->port);
+    t_env("COFFER_TEST_COFFERD");
+    d->pid = fork();
+    if (d->pid < 0)
+        fail_msg("fork failed");
+    if (d->pid == 0)
+        child_exec_cofferd(d, db, env);
+    if (!t_wait_until(cofferd_up, d, 60) || d->pid < 0) {
+        dump_log(d->log_path);
+        if (d->pid > 0)
+            kill(d->pid, SIGKILL);
+        fail_msg("cofferd did not start");
+    }
+}
+
+int t_cofferd_stop(struct t_cofferd *d)
+{
+    int status = 0;
+
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGTERM);
+    for (int i = 0; i < 400; i++) {
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = -1;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                dump_log(d->log_path);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(50);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    d->pid = -1;
+    dump_log(d->log_path);
+    return -1;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *userdata)
+{
+    cf_buf_append(userdata, p, size * n);
+    return size * n;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void t_http(const char *method, const char *url, const char *const *headers, const char *body,
+            struct t_resp *out)
+{
+    struct curl_slist *hl = NULL;
+
+    pthread_once(&curl_once, curl_init_once);
+    *out = (struct t_resp){ 0 };
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->headers);
+    hl = curl_slist_append(hl, "Expect:");
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    if (body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: no answer (%s)", method, url, curl_easy_strerror(rc));
+    if (out->body.data == NULL)
+        cf_buf_append(&out->body, "", 0);
+}
+
+bool t_resp_header(const struct t_resp *r, const char *name, char *out, size_t outcap)
+{
+    size_t nlen = strlen(name);
+    const char *p = r->headers.data;
+
+    while (p != NULL && *p != '\0') {
+        const char *eol = strstr(p, "\r\n");
+        size_t llen = eol ? (size_t)(eol - p) : strlen(p);
+        if (llen > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ')
+                v++;
+            size_t vlen = llen - (size_t)(v - p);
+            snprintf(out, outcap, "%.*s", (int)vlen, v);
+            return true;
+        }
+        p = eol ? eol + 2 : NULL;
+    }
+    return false;
+}
+
+void t_resp_free(struct t_resp *r)
+{
+    cf_buf_free(&r->body);
+    cf_buf_free(&r->headers);
+}

@@ -1,0 +1,98 @@
+/*
+ * tsupport.h - what the tests share: the peers scripts/test started (PostgreSQL, moto), a
+ * fresh migrated database per test, a cofferd child process, and an HTTP client.
+ *
+ * A missing peer fails the test (it never skips). Every helper fails the running cmocka test
+ * on error, so tests read as the steps they take.
+ */
+#ifndef TSUPPORT_H
+#define TSUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#include "cf_str.h"
+
+#define T_URL_MAX 512
+
+/* The value of an environment variable that scripts/test sets; fails the test if unset. */
+const char *t_env(const char *name);
+
+/* A database of its own for one test, migrated, with an owner and an application role. */
+struct t_db {
+    char name[64];
+    char super_url[T_URL_MAX]; /* the cluster's superuser, in this database */
+    char owner_url[T_URL_MAX]; /* the schema owner (runs migrations) */
+    char app_url[T_URL_MAX];   /* cofferd's least-privileged role */
+};
+
+/* Creates the database (and the cluster-wide roles if missing) and applies the migrations of
+ * the source tree unless migrate is false. */
+void t_db_create(struct t_db *db, bool migrate);
+
+/* Drops the database (forcing out its connections). */
+void t_db_drop(const struct t_db *db);
+
+/* Runs one SQL statement on url. Returns the SQLSTATE ("00000" on success) in a static buffer
+ * per call site's thread, and the first value of the first row in out (if out != NULL). */
+const char *t_sql(const char *url, const char *sql, char *out, size_t outcap);
+
+/* Like t_sql(), failing the test unless the statement succeeds. */
+void t_sql_ok(const char *url, const char *sql, char *out, size_t outcap);
+
+/* Runs argv (argv[0] a path) with extra environment entries "NAME=value" (NULL-terminated),
+ * capturing stdout into out (may be NULL). Returns the exit status, or -1 if killed. */
+int t_run(char *const argv[], char *const env[], struct cf_buf *out);
+
+/* A running cofferd. */
+struct t_cofferd {
+    pid_t pid;
+    int port;
+    char base_url[64];
+    char log_path[256];
+};
+
+/* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
+ * on a free port, and waits until /healthcheck answers. */
+void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
+
+/* Sends SIGTERM and waits; returns the exit status (-1 if it had to be killed). */
+int t_cofferd_stop(struct t_cofferd *d);
+
+/* Creates an API token with `cofferd token create` and copies it into token (51 bytes). */
+void t_token_create(const struct t_db *db, const char *role, const char *name, char *token);
+
+/* One HTTP exchange. */
+struct t_resp {
+    long status;
+    struct cf_buf body;
+    struct cf_buf headers; /* raw header block */
+};
+
+/* Sends method url with headers (NULL-terminated "Name: value" strings, may be NULL) and body
+ * (may be NULL). Fails the test if no answer arrives. Free with t_resp_free(). */
+void t_http(const char *method, const char *url, const char *const *headers, const char *body,
+            struct t_resp *out);
+
+/* The value of a response header (first occurrence, case-insensitive), copied into out;
+ * false if absent. */
+bool t_resp_header(const struct t_resp *r, const char *name, char *out, size_t outcap);
+
+void t_resp_free(struct t_resp *r);
+
+/* Polls fn(arg) every 50 ms until it returns true or seconds pass; returns its last result. */
+bool t_wait_until(bool (*fn)(void *arg), void *arg, int seconds);
+
+/* Stops, starts or restarts the test cluster (as the postgres user, with pg_ctl -w). */
+void t_pg_ctl(const char *action);
+
+/* A fresh random loopback port that nothing listens on. */
+int t_free_port(void);
+
+#endif
