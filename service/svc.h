@@ -135,6 +135,17 @@ int svc_reply_method_not_allowed(struct svc_req *req, const char *allow);
 /* The value of a request header, or NULL. */
 const char *svc_header(const struct svc_req *req, const char *name);
 
+/* Reads the request body into a secret buffer (it may hold credential values), capped at
+ * COFFER_MAX_BODY_BYTES. An empty body gives an empty secret. A non-empty body must be
+ * Content-Type: application/json (parameters allowed). Errors are answered by the caller:
+ * CF_ETOOBIG -> 413 body_too_large, CF_EINVAL -> 415 unsupported_media_type, CF_EIO when the
+ * client went away. */
+CF_MUST_CHECK int svc_read_body(struct svc_req *req, struct cf_secret *body);
+
+/* True if a Content-Length larger than the body limit was announced (checked before routing,
+ * so an oversized body is refused before anything else is done). */
+bool svc_body_too_large(const struct svc_req *req);
+
 /* --- authentication and the access log (svc_auth.c) --- */
 
 /* Writes the request's access-log row (once). resource_id and revision may be NULL/absent.

@@ -3,6 +3,7 @@
  * path decoding.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "cf_json.h"
 #include "cf_log.h"
@@ -98,6 +99,60 @@ int svc_reply_method_not_allowed(struct svc_req *req, const char *allow)
 const char *svc_header(const struct svc_req *req, const char *name)
 {
     return mg_get_header(req->conn, name);
+}
+
+bool svc_body_too_large(const struct svc_req *req)
+{
+    return req->ri->content_length > req->ctx->cfg->max_body;
+}
+
+/* True for "application/json", any case, optionally followed by parameters. */
+static bool is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    if (ct == NULL || strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+int svc_read_body(struct svc_req *req, struct cf_secret *body)
+{
+    size_t max = (size_t)req->ctx->cfg->max_body; /* 1 KiB .. 16 MiB: checked at start */
+    struct cf_secret buf;
+    size_t used = 0;
+    int r;
+
+    *body = (struct cf_secret){ 0 };
+    if (req->ri->content_length > (long long)max)
+        return CF_ETOOBIG; /* 413 before reading a byte */
+    if ((r = cf_secret_alloc(&buf, max + 1)) != 0)
+        return r;
+    for (;;) {
+        int n = mg_read(req->conn, buf.data + used, buf.len - used);
+        if (n < 0) {
+            cf_secret_free(&buf);
+            return CF_EIO;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n; /* n > 0: checked above */
+        if (used > max) {
+            cf_secret_free(&buf);
+            return CF_ETOOBIG; /* a chunked body that outgrew the limit */
+        }
+    }
+    if (used > 0 && !is_json_type(svc_header(req, "Content-Type"))) {
+        cf_secret_free(&buf);
+        return CF_EINVAL;
+    }
+    r = cf_secret_dup(body, buf.data, used);
+    cf_secret_free(&buf);
+    return r;
 }
 
 static int hexval(char c)

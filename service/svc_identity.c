@@ -28,6 +28,18 @@ static int reply_audited(struct svc_req *req, json_t *body)
 
 int svc_h_user_email(struct svc_req *req)
 {
+    struct cf_secret in;
+    int r = svc_read_body(req, &in); /* POST may carry a body; it is read and ignored */
+
+    cf_secret_free(&in);
+    if (r != 0) {
+        enum svc_code code = r == CF_ETOOBIG  ? SVC_BODY_TOO_LARGE
+                             : r == CF_EINVAL ? SVC_UNSUPPORTED_MEDIA_TYPE
+                                              : SVC_INVALID_REQUEST;
+        if (svc_audit(req, "denied", svc_code_name(code), NULL, NULL) != 0)
+            code = SVC_AUDIT_UNAVAILABLE;
+        return svc_reply_error(req, code, NULL, NULL);
+    }
     json_t *body =
         json_pack("{s:s, s:s, s:s}", "email", req->who.actor, "actor_type",
                   auth_actor_type_name(req->who.type), "role", auth_role_name(req->who.role));

@@ -77,6 +77,8 @@ static int dispatch(struct svc_req *req)
 
     if (check_sizes(req->ri, &code) != 0)
         return svc_reply_error(req, code, NULL, NULL);
+    if (svc_body_too_large(req))
+        return svc_reply_error(req, SVC_BODY_TOO_LARGE, NULL, NULL);
     if (req->raw_path == NULL || svc_path_split(req) != 0)
         return svc_reply_error(req, SVC_NOT_FOUND, NULL, NULL);
     r = svc_route_match(req, allow, sizeof(allow));

@@ -351,6 +351,38 @@ static void test_oversized_request_lines_and_headers_are_refused(void **state)
     free(header);
 }
 
+static void test_bodies_over_the_limit_or_not_json_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char url[256], row[256];
+    size_t n = 300 * 1024;
+    char *big = malloc(n + 1);
+    const char *json[] = { f->bearer_admin, "Content-Type: application/json", NULL };
+    const char *text[] = { f->bearer_admin, "Content-Type: text/plain", NULL };
+    const char *param[] = { f->bearer_admin, "Content-Type: Application/JSON; charset=utf-8",
+                            NULL };
+
+    memset(big, 'x', n);
+    big[n] = '\0';
+    snprintf(url, sizeof(url), "%s/v1/user/email", f->d.base_url);
+    t_http("POST", url, json, big, &r); /* refused from its Content-Length, before anything */
+    check_error(&r, 413, "body_too_large", true);
+    t_resp_free(&r);
+    free(big);
+    t_http("POST", url, text, "{}", &r);
+    check_error(&r, 415, "unsupported_media_type", true);
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "token|token:admin-1|identity.get|denied|unsupported_media_type|1");
+    t_resp_free(&r);
+    t_http("POST", url, param, "{}", &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    t_http("POST", url, json, NULL, &r); /* an empty body needs no Content-Type */
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+}
+
 static void test_a_request_whose_audit_row_fails_gets_503_and_nothing_else(void **state)
 {
     struct fixture *f = *state;
@@ -401,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_unimplemented_paths_answer_501_after_authentication),
         cmocka_unit_test(test_client_config_reflects_the_callers_role),
         cmocka_unit_test(test_oversized_request_lines_and_headers_are_refused),
+        cmocka_unit_test(test_bodies_over_the_limit_or_not_json_are_refused),
         cmocka_unit_test(test_a_request_whose_audit_row_fails_gets_503_and_nothing_else),
         cmocka_unit_test(test_bad_configuration_exits_2_and_a_stale_schema_exits_1),
     };
