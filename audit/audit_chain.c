@@ -59,10 +59,11 @@ static void put_member(struct cf_buf *b, const char *name, const char *value, bo
         cf_buf_append_char(b, ',');
     put_string(b, name);
     cf_buf_append_char(b, ':');
-    if (value == NULL)
+    if (value == NULL) {
         cf_buf_append_str(b, "null");
-    else
+    } else {
         put_string(b, value);
+    }
 }
 
 static void put_int(struct cf_buf *b, const char *name, int64_t v, bool present)
@@ -71,10 +72,11 @@ static void put_int(struct cf_buf *b, const char *name, int64_t v, bool present)
     cf_buf_append_char(b, ',');
     put_string(b, name);
     cf_buf_append_char(b, ':');
-    if (!present || cf_fmt(num, sizeof(num), "%lld", (long long)v) != 0)
+    if (!present || cf_fmt(num, sizeof(num), "%lld", (long long)v) != 0) {
         cf_buf_append_str(b, "null");
-    else
+    } else {
         cf_buf_append_str(b, num);
+    }
 }
 
 void audit_canonical(const struct db_audit_row *row, struct cf_buf *out)

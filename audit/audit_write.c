@@ -53,10 +53,11 @@ int audit_write(struct db_pool *pool, const struct audit_event *ev, int64_t *id_
     r = audit_append(c, ev, id_out);
     r = db_tx_end(c, r);
 out:
-    if (r != 0)
+    if (r != 0) {
         cf_log(CF_LOG_ERROR, "access-log row not written", "{s:s, s:s, s:s}", "request_id",
                ev->request_id != NULL ? ev->request_id : "", "action",
                ev->action != NULL ? ev->action : "", "error", cf_errname(r));
+    }
     db_release(pool, c);
     return r;
 }

@@ -53,12 +53,13 @@ const char *auth_role_name(enum auth_role role)
 
 int auth_role_parse(const char *s, enum auth_role *out)
 {
-    if (strcmp(s, "admin") == 0)
+    if (strcmp(s, "admin") == 0) {
         *out = AUTH_ROLE_ADMIN;
-    else if (strcmp(s, "auditor") == 0)
+    } else if (strcmp(s, "auditor") == 0) {
         *out = AUTH_ROLE_AUDITOR;
-    else
+    } else {
         return CF_EINVAL;
+    }
     return 0;
 }
 
@@ -109,7 +110,8 @@ int auth_token_generate(char token_out[AUTH_TOKEN_LEN + 1], char sha_out[CF_SHA2
         goto out;
     if ((r = cf_sha256_hex(token_out, AUTH_TOKEN_LEN, sha_out)) != 0)
         goto out;
-    memcpy(id_out, "tok_", 4);
+    /* the prefix with its NUL: id_out is a string even if the hex cannot be made */
+    memcpy(id_out, "tok_", sizeof("tok_"));
     r = cf_rand_hex(8, id_out + 4, DB_TOKEN_ID_LEN + 1 - 4);
 out:
     OPENSSL_cleanse(raw, sizeof(raw));

@@ -32,10 +32,11 @@ int cf_b64_encode(enum cf_b64 v, const uint8_t *in, size_t n, char *out, size_t 
         uint32_t w = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
         out[o++] = alpha[(w >> 18) & 63];
         out[o++] = alpha[(w >> 12) & 63];
-        if (i + 1 < n)
+        if (i + 1 < n) {
             out[o++] = alpha[(w >> 6) & 63];
-        else if (v == CF_B64_STD)
+        } else if (v == CF_B64_STD) {
             out[o++] = '=';
+        }
         if (v == CF_B64_STD)
             out[o++] = '=';
     }

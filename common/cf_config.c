@@ -104,6 +104,7 @@ __attribute__((format(printf, 3, 4))) static int config_fail(char *err, size_t e
     va_list ap;
 
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
     int n = vsnprintf(err, errcap, fmt, ap);
     va_end(ap);
     if (n < 0 && errcap > 0)
@@ -195,7 +196,8 @@ static int load_defaults_and_env(struct cf_config *cfg, char *err, size_t errcap
         int r;
         if (s->def != NULL && (r = set_value(cfg, s, s->def, s->env, err, errcap)) != 0)
             return r;
-        const char *v = getenv(s->env); /* read before any thread starts */
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): runs before any thread starts; no setenv
+        const char *v = getenv(s->env);
         if (v != NULL && *v != '\0' && (r = set_value(cfg, s, v, s->env, err, errcap)) != 0)
             return r;
     }
@@ -238,10 +240,11 @@ int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
 {
     const char *msg = NULL;
 
-    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         msg = "COFFER_TLS_CERT and COFFER_TLS_KEY go together: set both or neither";
-    else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL)
+    } else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL) {
         msg = "COFFER_AUTH_CONTEXT is required when COFFER_AUTH_KEY or COFFER_USER_AUTH_KEY is set";
+    }
     if (msg == NULL)
         return 0;
     return config_fail(err, errcap, "%s", msg);
@@ -282,23 +285,25 @@ int cf_config_listen_parts(const char *listen, char *host, size_t hostcap, int *
 
 void cf_config_help(FILE *out)
 {
-    fputs("Settings (a flag overrides its environment variable; --flag VALUE or --flag=VALUE):\n",
-          out);
+    (void)fputs(
+        "Settings (a flag overrides its environment variable; --flag VALUE or --flag=VALUE):\n",
+        out);
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
-        fprintf(out, "  %-26s %s\n", s->flag, s->env);
-        fprintf(out, "      %s\n      default: %s\n", s->help, s->def ? s->def : "(unset)");
+        (void)fprintf(out, "  %-26s %s\n", s->flag, s->env);
+        (void)fprintf(out, "      %s\n      default: %s\n", s->help, s->def ? s->def : "(unset)");
     }
-    fputs("\nRead by the aws KMS backend from the environment (standard AWS names):\n"
-          "  AWS_REGION, AWS_DEFAULT_REGION        region (required for aws)\n"
-          "  AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL endpoint (default "
-          "https://kms.<region>.amazonaws.com)\n"
-          "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   static credentials\n"
-          "  AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE     shared files\n"
-          "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
-          "  AWS_CONTAINER_AUTHORIZATION_TOKEN     container credentials\n"
-          "  AWS_EC2_METADATA_DISABLED             default false: EC2 instance role via IMDSv2\n",
-          out);
+    (void)fputs(
+        "\nRead by the aws KMS backend from the environment (standard AWS names):\n"
+        "  AWS_REGION, AWS_DEFAULT_REGION        region (required for aws)\n"
+        "  AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL endpoint (default "
+        "https://kms.<region>.amazonaws.com)\n"
+        "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   static credentials\n"
+        "  AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE     shared files\n"
+        "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
+        "  AWS_CONTAINER_AUTHORIZATION_TOKEN     container credentials\n"
+        "  AWS_EC2_METADATA_DISABLED             default false: EC2 instance role via IMDSv2\n",
+        out);
 }
 
 void cf_config_free(struct cf_config *cfg)

@@ -43,7 +43,7 @@ struct cf_config {
  * arguments that are not setting flags are returned in order in rest[0..*nrest) (pointers into
  * argv; rest must have room for argc entries). On a bad value returns CF_ECONFIG with a
  * message in err[0..errcap) naming the setting; the config is then partly filled and must
- * still be freed. */
+ * still be freed. Not thread-safe (getenv): call before starting threads. */
 CF_MUST_CHECK int cf_config_load(struct cf_config *cfg, int argc, char **argv, char **rest,
                                  int *nrest, char *err, size_t errcap);
 

@@ -46,10 +46,11 @@ void cf_json_init(void)
 
 void cf_json_free_str(char *s)
 {
-    if (json_alloc_installed)
+    if (json_alloc_installed) {
         cf_json_free(s);
-    else
+    } else {
         free(s); /* jansson used plain malloc: cf_json_init() was never called */
+    }
 }
 
 static int dump_cb(const char *buffer, size_t size, void *data)

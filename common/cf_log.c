@@ -40,9 +40,10 @@ static void write_line(const char *line)
 {
     /* one locked write per line, so lines from several threads never interleave */
     flockfile(stderr);
-    fputs(line, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
+    /* a log line that cannot be written has nowhere else to go */
+    (void)fputs(line, stderr);
+    (void)fputc('\n', stderr);
+    (void)fflush(stderr);
     funlockfile(stderr);
 }
 

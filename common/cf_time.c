@@ -158,7 +158,7 @@ int cf_time_parse_rfc3339(const char *s, int64_t *us_out)
     if (parse_offset(&p, &off) != 0 || *p != '\0')
         return CF_EINVAL;
     int64_t days = cf_days_from_civil(y, (unsigned)mo, (unsigned)d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+    int64_t secs = days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - off;
     *us_out = secs * 1000000 + frac;
     return 0;
 }

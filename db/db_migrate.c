@@ -79,14 +79,14 @@ static int read_file(const char *path, char **out, size_t *len_out)
         return CF_EIO;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
         if (b.len + n > MIGRATION_MAX_BYTES) {
-            fclose(f);
+            (void)fclose(f); /* read-only: closing cannot lose data */
             cf_buf_free(&b);
             return CF_ETOOBIG;
         }
         cf_buf_append(&b, chunk, n);
     }
     bool failed = ferror(f) != 0;
-    fclose(f);
+    (void)fclose(f); /* read-only: a read error was seen by ferror() */
     if (failed) {
         cf_buf_free(&b);
         return CF_EIO;
@@ -111,7 +111,7 @@ static int load_one(const char *dir, const char *fname, struct migration *m, FIL
     if (cf_fmt(m->path, sizeof(m->path), "%s/%s", dir, fname) != 0)
         return CF_ETOOBIG;
     if ((r = read_file(m->path, &m->sql, &len)) != 0) {
-        fprintf(out, "cannot read %s: %s\n", m->path, cf_strerror(r));
+        (void)fprintf(out, "cannot read %s: %s\n", m->path, cf_strerror(r));
         return r;
     }
     return cf_sha256_hex(m->sql, len, m->checksum);
@@ -120,34 +120,40 @@ static int load_one(const char *dir, const char *fname, struct migration *m, FIL
 /* Reads every migration file of dir, sorted by version; duplicate versions are refused. */
 static int load_set(const char *dir, struct migration_set *set, FILE *out)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    struct dirent **names = NULL;
     size_t cap = 0;
     int r = 0;
 
     *set = (struct migration_set){ 0 };
-    if (d == NULL) {
-        fprintf(out, "cannot open the migrations folder %s (errno %d)\n", dir, errno);
+    /* scandir, not readdir, which POSIX does not require to be thread-safe */
+    int nnames = scandir(dir, &names, NULL, alphasort);
+    if (nnames < 0) {
+        (void)fprintf(out, "cannot open the migrations folder %s (errno %d)\n", dir, errno);
         return CF_EIO;
     }
-    while (r == 0 && (e = readdir(d)) != NULL) {
+    for (size_t i = 0; i < (size_t)nnames && r == 0; i++) { /* nnames >= 0: checked above */
+        const char *fname = names[i]->d_name;
         struct migration m = { 0 };
-        if (!parse_name(e->d_name, &m.version, m.name, sizeof(m.name)))
+        if (!parse_name(fname, &m.version, m.name, sizeof(m.name)))
             continue;
         if (set->n == cap) {
             cap = cap ? cap * 2 : 16;
             set->items = cf_xrealloc(set->items, cap * sizeof(*set->items));
         }
-        r = load_one(dir, e->d_name, &m, out);
+        r = load_one(dir, fname, &m, out);
         set->items[set->n++] = m;
     }
-    closedir(d);
+    for (int i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
     if (r != 0)
         return r;
-    qsort(set->items, set->n, sizeof(*set->items), cmp_version);
+    if (set->n > 1) /* qsort's base must not be NULL, and items is NULL when n is 0 */
+        qsort(set->items, set->n, sizeof(*set->items), cmp_version);
     for (size_t i = 1; i < set->n; i++) {
         if (set->items[i].version == set->items[i - 1].version) {
-            fprintf(out, "two migrations share version %04lld\n", (long long)set->items[i].version);
+            (void)fprintf(out, "two migrations share version %04lld\n",
+                          (long long)set->items[i].version);
             return CF_EINVAL;
         }
     }
@@ -183,10 +189,11 @@ static int verify_applied(const PGresult *res, const struct migration_set *set, 
         const struct migration *m = find_version(set, v);
         const char *sum = db_get(res, i, 2);
         const char *problem = NULL;
-        if (m == NULL)
+        if (m == NULL) {
             problem = "is applied but its file is missing";
-        else if (sum == NULL || strcmp(sum, m->checksum) != 0)
+        } else if (sum == NULL || strcmp(sum, m->checksum) != 0) {
             problem = "was changed after it was applied (checksum differs)";
+        }
         if (problem != NULL) {
             int rr = cf_fmt(msg, msgcap, "migration %04lld (%s) %s", (long long)v,
                             db_get(res, i, 1), problem);
@@ -240,7 +247,7 @@ int db_schema_check(struct db_conn *conn, const char *dir, char *msg, size_t msg
     }
     if ((r = fetch_applied(conn, &res)) != 0)
         goto out;
-    if ((r = verify_applied(res, &set, msg, msgcap)) != 0) {
+    if (verify_applied(res, &set, msg, msgcap) != 0) {
         r = CF_ECONFLICT;
         goto out;
     }
@@ -322,13 +329,15 @@ out:
 
 static void print_status(const PGresult *applied, const struct migration_set *set, FILE *out)
 {
-    for (int i = 0; i < PQntuples(applied); i++)
-        fprintf(out, "applied  %s %s (%s)\n", db_get(applied, i, 0), db_get(applied, i, 1),
-                db_get(applied, i, 3));
+    for (int i = 0; i < PQntuples(applied); i++) {
+        (void)fprintf(out, "applied  %s %s (%s)\n", db_get(applied, i, 0), db_get(applied, i, 1),
+                      db_get(applied, i, 3));
+    }
     for (size_t i = 0; i < set->n; i++) {
-        if (!is_applied(applied, set->items[i].version))
-            fprintf(out, "pending  %lld %s\n", (long long)set->items[i].version,
-                    set->items[i].name);
+        if (!is_applied(applied, set->items[i].version)) {
+            (void)fprintf(out, "pending  %lld %s\n", (long long)set->items[i].version,
+                          set->items[i].name);
+        }
     }
 }
 
@@ -343,15 +352,15 @@ static int apply_pending(struct db_conn *c, const PGresult *applied,
         if (is_applied(applied, m->version))
             continue;
         if ((r = apply_one(c, m)) != 0) {
-            fprintf(out, "migration %04lld (%s) failed: %s; nothing of it was applied\n",
-                    (long long)m->version, m->name, cf_strerror(r));
+            (void)fprintf(out, "migration %04lld (%s) failed: %s; nothing of it was applied\n",
+                          (long long)m->version, m->name, cf_strerror(r));
             return r;
         }
-        fprintf(out, "applied  %04lld %s\n", (long long)m->version, m->name);
+        (void)fprintf(out, "applied  %04lld %s\n", (long long)m->version, m->name);
         done++;
     }
     if (done == 0)
-        fprintf(out, "schema is current (%zu migrations)\n", set->n);
+        (void)fprintf(out, "schema is current (%zu migrations)\n", set->n);
     return 0;
 }
 
@@ -373,13 +382,14 @@ int db_migrate_run(struct db_conn *conn, const char *dir, bool status_only, FILE
     if ((r = fetch_applied(conn, &applied)) != 0)
         goto out;
     if ((r = verify_applied(applied, &set, msg, sizeof(msg))) != 0) {
-        fprintf(out, "refusing to migrate: %s\n", msg);
+        (void)fprintf(out, "refusing to migrate: %s\n", msg);
         goto out;
     }
-    if (status_only)
+    if (status_only) {
         print_status(applied, &set, out);
-    else
+    } else {
         r = apply_pending(conn, applied, &set, out);
+    }
 out:
     if (locked) {
         int ur = unlock(conn);

@@ -39,7 +39,7 @@ int db_pool_open(const char *conninfo, size_t size, int acquire_timeout_ms, stru
         return CF_EINVAL;
     struct db_pool *p = cf_xcalloc(1, sizeof(*p));
     p->conninfo = cf_xstrdup(conninfo != NULL ? conninfo : "");
-    p->conns = cf_xcalloc(size, sizeof(*p->conns));
+    p->conns = cf_xcalloc(size, sizeof(struct db_conn *));
     p->busy = cf_xcalloc(size, sizeof(*p->busy));
     p->size = size;
     p->timeout_ms = acquire_timeout_ms;
@@ -233,10 +233,11 @@ void db_pool_counts(struct db_pool *pool, size_t *idle, size_t *busy)
 
     pthread_mutex_lock(&pool->lock);
     for (size_t i = 0; i < pool->size; i++) {
-        if (pool->busy[i])
+        if (pool->busy[i]) {
             nbusy++;
-        else if (pool->conns[i] != NULL)
+        } else if (pool->conns[i] != NULL) {
             nidle++;
+        }
     }
     pthread_mutex_unlock(&pool->lock);
     *idle = nidle;
@@ -249,8 +250,9 @@ int db_result_err(struct db_conn *c, const PGresult *res, const char *what)
     const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     int r = CF_EDB;
 
-    if (PQstatus(c->pg) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0) {
-        c->broken = true;
+    if (PQstatus(c->pg) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0) {
+        c->broken = true; /* lost, or the server is shutting down or restarting (57P) */
         r = CF_EUNAVAIL;
     } else if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
                strcmp(state, "40P01") == 0) {
@@ -259,9 +261,6 @@ int db_result_err(struct db_conn *c, const PGresult *res, const char *what)
         r = CF_EINVAL;
     } else if (strcmp(state, "42501") == 0) {
         r = CF_EDENIED;
-    } else if (strncmp(state, "57P", 3) == 0) {
-        c->broken = true; /* the server is shutting down or restarting */
-        r = CF_EUNAVAIL;
     } else if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
                strncmp(state, "53", 2) == 0) {
         r = CF_EUNAVAIL; /* timeout, lock not available, out of resources: transient */
@@ -290,10 +289,11 @@ static int prepare(struct db_conn *c, const struct db_stmt *st)
         return CF_EINTERNAL;
     PGresult *res = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
     int r = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         r = db_result_err(c, res, st->name);
-    else
+    } else {
         c->prepared[c->nprepared++] = st;
+    }
     PQclear(res);
     return r;
 }

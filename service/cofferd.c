@@ -26,18 +26,19 @@
 
 static void usage(FILE *out)
 {
-    fputs("Usage: cofferd [SETTINGS] [COMMAND] [ARGS]\n"
-          "\n"
-          "Commands:\n"
-          "  serve                       run the server (the default)\n"
-          "  migrate [--status]          apply pending migrations (as the schema owner)\n"
-          "  token create --role admin|auditor --name NAME [--ttl DURATION]\n"
-          "                              make an API token, printed once (default ttl 90d)\n"
-          "  --help, --version\n"
-          "\n",
-          out);
+    (void)fputs("Usage: cofferd [SETTINGS] [COMMAND] [ARGS]\n"
+                "\n"
+                "Commands:\n"
+                "  serve                       run the server (the default)\n"
+                "  migrate [--status]          apply pending migrations (as the schema owner)\n"
+                "  token create --role admin|auditor --name NAME [--ttl DURATION]\n"
+                "                              make an API token, printed once (default ttl 90d)\n"
+                "  --help, --version\n"
+                "\n",
+                out);
     cf_config_help(out);
-    fputs("\nExit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n", out);
+    (void)fputs("\nExit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n",
+                out);
 }
 
 /* Core dumps would write decrypted secrets to disk. */
@@ -61,7 +62,7 @@ static void block_signals(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
 }
 
 static int cmd_serve(const struct cf_config *cfg)
@@ -72,7 +73,7 @@ static int cmd_serve(const struct cf_config *cfg)
     int rc = 1;
 
     if (cf_config_check_serve(cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cofferd: %s\n", err);
+        (void)fprintf(stderr, "cofferd: %s\n", err);
         return 2;
     }
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
@@ -136,7 +137,7 @@ int main(int argc, char **argv)
     if (rest == NULL)
         return 1;
     if (cf_config_load(&cfg, argc, argv, rest, &nrest, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cofferd: %s\n", err);
+        (void)fprintf(stderr, "cofferd: %s\n", err);
         rc = 2;
     } else {
         rc = run(&cfg, nrest, rest);

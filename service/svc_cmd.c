@@ -23,18 +23,19 @@
 #include "db_tokens.h"
 
 #define TOKEN_TTL_MIN     60
-#define TOKEN_TTL_MAX     (365 * 86400)
-#define TOKEN_TTL_DEFAULT (90 * 86400)
+#define TOKEN_TTL_MAX     ((int64_t)365 * 86400)
+#define TOKEN_TTL_DEFAULT ((int64_t)90 * 86400)
 
 int svc_cmd_usage(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("cofferd: ", stderr);
+    (void)fputs("cofferd: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
+    (void)vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs(" (see cofferd --help)\n", stderr);
+    (void)fputs(" (see cofferd --help)\n", stderr);
     return 2;
 }
 
@@ -45,15 +46,16 @@ int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv)
     int r;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--status") == 0)
+        if (strcmp(argv[i], "--status") == 0) {
             status_only = true;
-        else
+        } else {
             return svc_cmd_usage("migrate: unknown argument '%s'", argv[i]);
+        }
     }
     const char *url =
         cfg->migrate_database_url != NULL ? cfg->migrate_database_url : cfg->database_url;
-    if ((r = db_connect(url, &c)) != 0) {
-        fputs("cofferd migrate: cannot connect to the database\n", stderr);
+    if (db_connect(url, &c) != 0) {
+        (void)fputs("cofferd migrate: cannot connect to the database\n", stderr);
         return 1;
     }
     r = db_migrate_run(c, cfg->migrations_dir, status_only, stdout);
@@ -96,10 +98,11 @@ static int parse_token_args(int argc, char **argv, struct token_args *a)
             a->name = val;
         } else if (strcmp(opt, "--ttl") == 0) {
             if (cf_parse_duration(val, &a->ttl) != 0 || a->ttl < TOKEN_TTL_MIN ||
-                a->ttl > TOKEN_TTL_MAX)
+                a->ttl > TOKEN_TTL_MAX) {
                 return svc_cmd_usage("token create: --ttl '%s' must be 60s to 365d (e.g. 90m, "
                                      "12h, 30d)",
                                      val);
+            }
         } else {
             return svc_cmd_usage("token create: unknown argument '%s'", opt);
         }
@@ -170,17 +173,19 @@ int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv)
     }
     svc_cmd_actor(t.created_by, sizeof(t.created_by));
     if (db_connect(cfg->database_url, &c) != 0) {
-        fputs("cofferd token create: cannot connect to the database\n", stderr);
+        (void)fputs("cofferd token create: cannot connect to the database\n", stderr);
         r = 1;
         goto out;
     }
     r = store_token(c, &t, sha, a.ttl);
-    if (r == CF_ECONFLICT)
-        fprintf(stderr, "cofferd token create: an active token is already named '%s'\n", a.name);
-    else if (r != 0)
-        fprintf(stderr, "cofferd token create: failed: %s\n", cf_strerror(r));
-    else
+    if (r == CF_ECONFLICT) {
+        (void)fprintf(stderr, "cofferd token create: an active token is already named '%s'\n",
+                      a.name);
+    } else if (r != 0) {
+        (void)fprintf(stderr, "cofferd token create: failed: %s\n", cf_strerror(r));
+    } else {
         printf("%s\n", token);
+    }
     r = r == 0 ? 0 : 1;
 out:
     db_disconnect(c);

@@ -31,9 +31,10 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
         mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    if (status == 401)
+    if (status == 401) {
         mg_response_header_add(conn, "WWW-Authenticate",
                                "Basic realm=\"coffer\", Bearer realm=\"coffer\"", -1);
+    }
     if (extra_name != NULL)
         mg_response_header_add(conn, extra_name, extra_value, -1);
     mg_response_header_send(conn);
@@ -73,10 +74,11 @@ static int reply_error_with(struct svc_req *req, enum svc_code code, const char 
     int r = cf_json_dump_buf(body, JSON_COMPACT, &b);
     json_decref(body);
     int status = svc_code_status(code);
-    if (r != 0)
+    if (r != 0) {
         status = send_response(req, status, "application/json", "{}", 2, hname, hvalue);
-    else
+    } else {
         status = send_response(req, status, "application/json", b.data, b.len, hname, hvalue);
+    }
     cf_buf_free(&b);
     return status;
 }

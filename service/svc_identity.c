@@ -18,10 +18,11 @@ static int reply_audited(struct svc_req *req, json_t *body)
 {
     int status;
 
-    if (svc_audit(req, "allowed", "ok", NULL, NULL) != 0)
+    if (svc_audit(req, "allowed", "ok", NULL, NULL) != 0) {
         status = svc_reply_error(req, SVC_AUDIT_UNAVAILABLE, NULL, NULL);
-    else
+    } else {
         status = svc_reply_json(req, 200, body);
+    }
     json_decref(body);
     return status;
 }

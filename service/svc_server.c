@@ -39,9 +39,10 @@ static void log_request(const struct svc_req *req)
 {
     char path[SVC_PATH_LOG_MAX + 1] = "";
 
-    if (req->raw_path != NULL)
+    if (req->raw_path != NULL) {
         cf_utf8_sanitize(req->raw_path, strlen(req->raw_path), SVC_PATH_LOG_MAX / 3, path,
                          sizeof(path));
+    }
     cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s}", "method",
            req->ri->request_method, "path", path, "status", req->status, "duration_ms",
            (json_int_t)(cf_mono_ms() - req->start_ms), "request_id", req->request_id, "caller",
@@ -89,9 +90,10 @@ static int dispatch(struct svc_req *req)
     if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && svc_authenticate(req) != 0)
         return req->status; /* answered and audited */
     int status = req->route->handler(req);
-    if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && !req->audited)
+    if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && !req->audited) {
         cf_log(CF_LOG_ERROR, "handler answered without an access-log row", "{s:s, s:s}",
                "request_id", req->request_id, "route", req->route->pattern);
+    }
     return status;
 }
 
@@ -118,14 +120,15 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
     (void)msg; /* civetweb's text may quote the request: not echoed */
     req_init(&req, conn, ctx);
     req.raw_path = NULL;
-    if (status == 413)
+    if (status == 413) {
         code = SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
-    else if (status == 404)
+    } else if (status == 404) {
         code = SVC_NOT_FOUND;
-    else if (status == 405)
+    } else if (status == 405) {
         code = SVC_METHOD_NOT_ALLOWED;
-    else if (status >= 500)
+    } else if (status >= 500) {
         code = SVC_INTERNAL_ERROR;
+    }
     svc_reply_error(&req, code, NULL, NULL);
     cf_log(CF_LOG_INFO, "request refused by the HTTP parser", "{s:i, s:i, s:s}", "civetweb_status",
            status, "status", req.status, "request_id", req.request_id);
@@ -203,9 +206,10 @@ static void log_listening(struct mg_context *mg)
     struct mg_server_port ports[4];
     int n = mg_get_server_ports(mg, 4, ports);
 
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         cf_log(CF_LOG_INFO, "listening", "{s:i, s:b}", "port", ports[i].port, "tls",
                ports[i].is_ssl);
+    }
 }
 
 int svc_serve(struct svc_ctx *ctx)
