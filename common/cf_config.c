@@ -92,6 +92,16 @@ static const struct setting settings[] = {
       10000000, NULL, "decrypted data keys kept in memory; 0 turns the cache off" },
     { "COFFER_DATAKEY_CACHE_TTL", "--datakey-cache-ttl", INT(datakey_cache_ttl), "900", 1, 86400,
       NULL, "seconds a decrypted data key may stay cached" },
+    { "COFFER_KMS_CONNECT_TIMEOUT_MS", "--kms-connect-timeout-ms", INT(kms_connect_timeout_ms),
+      "2000", 100, 60000, NULL, "aws backend: time allowed to connect to KMS, per attempt" },
+    { "COFFER_KMS_TIMEOUT_MS", "--kms-timeout-ms", INT(kms_timeout_ms), "5000", 100, 120000, NULL,
+      "aws backend: time allowed for one KMS request, per attempt" },
+    { "COFFER_KMS_MAX_ATTEMPTS", "--kms-max-attempts", INT(kms_max_attempts), "4", 1, 10, NULL,
+      "aws backend: attempts for a throttled, 5xx or failed KMS request (1 = no retry)" },
+    { "COFFER_KMS_BACKOFF_BASE_MS", "--kms-backoff-base-ms", INT(kms_backoff_base_ms), "50", 1,
+      10000, NULL, "aws backend: first retry waits up to this long (exponential, full jitter)" },
+    { "COFFER_KMS_BACKOFF_MAX_MS", "--kms-backoff-max-ms", INT(kms_backoff_max_ms), "2000", 1,
+      60000, NULL, "aws backend: no retry waits longer than this" },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -236,15 +246,28 @@ int cf_config_load(struct cf_config *cfg, int argc, char **argv, char **rest, in
     return 0;
 }
 
+const char *cf_config_master_key(const struct cf_config *cfg)
+{
+    if (cfg->kms_master_key != NULL)
+        return cfg->kms_master_key;
+    return strcmp(cfg->kms_backend, "local") == 0 ? "alias/coffer-master" : NULL;
+}
+
 int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
 {
     const char *msg = NULL;
 
-    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         msg = "COFFER_TLS_CERT and COFFER_TLS_KEY go together: set both or neither";
-    } else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL) {
+    else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL)
         msg = "COFFER_AUTH_CONTEXT is required when COFFER_AUTH_KEY or COFFER_USER_AUTH_KEY is set";
-    }
+    else if (strcmp(cfg->kms_backend, "local") == 0 && cfg->local_key_file == NULL)
+        msg = "COFFER_LOCAL_KEY_FILE is required with COFFER_KMS_BACKEND=local (create one with "
+              "`cofferd local-key init PATH`)";
+    else if (cf_config_master_key(cfg) == NULL)
+        msg = "COFFER_KMS_MASTER_KEY is required with COFFER_KMS_BACKEND=aws";
+    else if (cfg->kms_backoff_base_ms > cfg->kms_backoff_max_ms)
+        msg = "COFFER_KMS_BACKOFF_BASE_MS may not exceed COFFER_KMS_BACKOFF_MAX_MS";
     if (msg == NULL)
         return 0;
     return config_fail(err, errcap, "%s", msg);

@@ -37,7 +37,16 @@ struct cf_config {
     char *log_level;
     int64_t datakey_cache_size;
     int64_t datakey_cache_ttl; /* seconds */
+    int64_t kms_connect_timeout_ms;
+    int64_t kms_timeout_ms;
+    int64_t kms_max_attempts;
+    int64_t kms_backoff_base_ms;
+    int64_t kms_backoff_max_ms;
 };
+
+/* The master key for GenerateDataKey: COFFER_KMS_MASTER_KEY, or alias/coffer-master for the
+ * local backend. NULL for aws without one (cf_config_check_serve() refuses that). */
+const char *cf_config_master_key(const struct cf_config *cfg);
 
 /* Loads defaults, then the environment, then the setting flags found in argv[1..argc). The
  * arguments that are not setting flags are returned in order in rest[0..*nrest) (pointers into

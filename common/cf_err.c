@@ -37,6 +37,10 @@ const char *cf_strerror(int err)
         return "timed out";
     case CF_ECONFIG:
         return "invalid configuration";
+    case CF_ETHROTTLED:
+        return "throttled";
+    case CF_EBADRESPONSE:
+        return "unexpected response from a dependency";
     }
     return "unknown error";
 }
@@ -76,6 +80,10 @@ const char *cf_errname(int err)
         return "CF_ETIMEOUT";
     case CF_ECONFIG:
         return "CF_ECONFIG";
+    case CF_ETHROTTLED:
+        return "CF_ETHROTTLED";
+    case CF_EBADRESPONSE:
+        return "CF_EBADRESPONSE";
     }
     return "CF_E?";
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "cf_err.h"
@@ -46,6 +47,21 @@ CF_MUST_CHECK int db_exec_const(struct db_conn *c, const char *sql);
  * broken); 57014, 55P03 and class 53 (timeouts, resources) -> CF_EUNAVAIL;
  * 23xxx -> CF_EINVAL; 42501 -> CF_EDENIED; else CF_EDB. Logs the SQLSTATE, never DETAIL. */
 int db_result_err(struct db_conn *c, const PGresult *res, const char *what);
+
+/* A timestamptz column as API.md's timestamp text (UTC, six fraction digits). */
+#define DB_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+/* A jsonb parameter holding an array of strings, as a text[] value. */
+#define DB_TEXT_ARRAY(param) "ARRAY(SELECT jsonb_array_elements_text(" param "::jsonb))"
+
+/* Runs a statement whose single row and column is JSON text and parses it into *out
+ * (CF_ENOTFOUND when there is no row). */
+CF_MUST_CHECK int db_exec_json(struct db_conn *c, const struct db_stmt *st,
+                               const char *const *params, const int *lengths, const int *formats,
+                               json_t **out);
+
+/* A bytea column in text format ("\x..."), decoded into a new buffer. */
+CF_MUST_CHECK int db_get_bytea(const PGresult *res, int row, int col, uint8_t **out, size_t *len);
 
 /* Column helpers: the text value of (row, col), or NULL for SQL NULL. */
 const char *db_get(const PGresult *res, int row, int col);

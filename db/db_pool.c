@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "cf_codec.h"
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
@@ -351,6 +352,47 @@ int db_ping(struct db_conn *conn)
     int r = db_exec(conn, &q, NULL, NULL, NULL, &res);
     PQclear(res);
     return r == 0 ? 0 : CF_EUNAVAIL;
+}
+
+int db_exec_json(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                 const int *lengths, const int *formats, json_t **out)
+{
+    PGresult *res = NULL;
+    json_error_t jerr;
+    int r;
+
+    *out = NULL;
+    if ((r = db_exec(c, st, params, lengths, formats, &res)) != 0)
+        return r;
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        r = CF_ENOTFOUND;
+    } else {
+        size_t len = (size_t)PQgetlength(res, 0, 0); /* >= 0 for a present value */
+        *out = json_loadb(PQgetvalue(res, 0, 0), len, 0, &jerr);
+        r = *out != NULL ? 0 : CF_EDB;
+    }
+    PQclear(res);
+    return r;
+}
+
+int db_get_bytea(const PGresult *res, int row, int col, uint8_t **out, size_t *len)
+{
+    const char *v = db_get(res, row, col);
+    size_t n;
+
+    *out = NULL;
+    *len = 0;
+    if (v == NULL || strncmp(v, "\\x", 2) != 0)
+        return CF_EDB;
+    n = strlen(v + 2);
+    uint8_t *b = cf_xmalloc(n / 2 + 1);
+    if (cf_hex_decode(v + 2, n, b, n / 2 + 1) != 0) {
+        free(b);
+        return CF_EDB;
+    }
+    *out = b;
+    *len = n / 2;
+    return 0;
 }
 
 const char *db_get(const PGresult *res, int row, int col)

@@ -33,6 +33,7 @@ static void usage(FILE *out)
                 "  migrate [--status]          apply pending migrations (as the schema owner)\n"
                 "  token create --role admin|auditor --name NAME [--ttl DURATION]\n"
                 "                              make an API token, printed once (default ttl 90d)\n"
+                "  local-key init PATH         create a key file for the local KMS backend (0600)\n"
                 "  --help, --version\n"
                 "\n",
                 out);
@@ -65,36 +66,69 @@ static void block_signals(void)
     (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
 }
 
+/* The KMS client and the data-key cache; exit status 2 when the configuration cannot work. */
+static int open_kms(const struct cf_config *cfg, struct svc_ctx *ctx)
+{
+    char err[512];
+
+    if (kms_client_new(cfg, &ctx->kms, err, sizeof(err)) != 0) {
+        (void)fprintf(stderr, "cofferd: %s\n", err);
+        return 2;
+    }
+    if (cfg->datakey_cache_size > 0 && kms_dkcache_new((size_t)cfg->datakey_cache_size,
+                                                       cfg->datakey_cache_ttl, &ctx->dkcache) != 0)
+        return 2;
+    ctx->master_key = cf_config_master_key(cfg);
+    cf_log(CF_LOG_INFO, "kms ready", "{s:s, s:s, s:I}", "backend", cfg->kms_backend, "master_key",
+           ctx->master_key, "datakey_cache_size", (json_int_t)cfg->datakey_cache_size);
+    return 0;
+}
+
+/* 0 when the database answers and its schema is current; else the exit status. */
+static int check_database(const struct cf_config *cfg, struct svc_ctx *ctx)
+{
+    struct db_conn *c = NULL;
+    char err[512];
+
+    if (db_acquire(ctx->pool, &c) != 0) {
+        cf_log(CF_LOG_ERROR, "cannot reach the database at start", NULL);
+        return 1;
+    }
+    int sr = db_schema_check(c, cfg->migrations_dir, err, sizeof(err));
+    db_release(ctx->pool, c);
+    if (sr != 0) {
+        cf_log(CF_LOG_ERROR, "the database schema is not current", "{s:s}", "problem",
+               sr == CF_ECONFLICT ? err : "cannot read the schema or the migrations");
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_serve(const struct cf_config *cfg)
 {
     struct svc_ctx ctx = { .cfg = cfg };
-    struct db_conn *c = NULL;
     char err[512];
-    int rc = 1;
+    int rc;
 
     if (cf_config_check_serve(cfg, err, sizeof(err)) != 0) {
         (void)fprintf(stderr, "cofferd: %s\n", err);
         return 2;
     }
+    if ((rc = open_kms(cfg, &ctx)) != 0)
+        goto out;
+    rc = 1;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
                      &ctx.pool) != 0 ||
         auth_new(ctx.pool, &ctx.auth) != 0)
         goto out;
-    if (db_acquire(ctx.pool, &c) != 0) {
-        cf_log(CF_LOG_ERROR, "cannot reach the database at start", NULL);
+    if ((rc = check_database(cfg, &ctx)) != 0)
         goto out;
-    }
-    int sr = db_schema_check(c, cfg->migrations_dir, err, sizeof(err));
-    db_release(ctx.pool, c);
-    if (sr != 0) {
-        cf_log(CF_LOG_ERROR, "the database schema is not current", "{s:s}", "problem",
-               sr == CF_ECONFLICT ? err : "cannot read the schema or the migrations");
-        goto out;
-    }
     rc = svc_serve(&ctx);
 out:
     auth_free(ctx.auth);
     db_pool_close(ctx.pool);
+    kms_dkcache_free(ctx.dkcache);
+    kms_client_free(ctx.kms);
     return rc;
 }
 
@@ -111,6 +145,8 @@ static int run(const struct cf_config *cfg, int argc, char **argv)
         return svc_cmd_migrate(cfg, argc, argv);
     if (strcmp(cmd, "token") == 0)
         return svc_cmd_token(cfg, argc, argv);
+    if (strcmp(cmd, "local-key") == 0)
+        return svc_cmd_local_key(argc, argv);
     return svc_cmd_usage("unknown command '%s'", cmd);
 }
 

@@ -22,6 +22,8 @@
 #include "cf_err.h"
 #include "cf_secret.h"
 #include "db.h"
+#include "kms.h"
+#include "kms_cache.h"
 
 #define SVC_MAX_SEGMENTS   8
 #define SVC_REQUEST_ID_LEN 32
@@ -34,6 +36,9 @@ struct svc_ctx {
     const struct cf_config *cfg;
     struct db_pool *pool;
     struct auth *auth;
+    struct kms_client *kms;
+    struct kms_dkcache *dkcache; /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
+    const char *master_key;      /* for GenerateDataKey */
     atomic_bool stopping;
 };
 
@@ -42,17 +47,40 @@ enum svc_code {
     SVC_INVALID_JSON,
     SVC_INVALID_REQUEST,
     SVC_INVALID_PARAMETER,
+    SVC_INVALID_PAGE,
+    SVC_INVALID_CURSOR,
+    SVC_INVALID_REVISION,
+    SVC_INVALID_ID,
+    SVC_ID_MISMATCH,
+    SVC_INVALID_NAME,
+    SVC_INVALID_CREDENTIAL_PAIRS,
+    SVC_EMPTY_CREDENTIAL_PAIRS,
+    SVC_INVALID_KEY_NAME,
+    SVC_DUPLICATE_KEY,
+    SVC_INVALID_METADATA,
+    SVC_INVALID_TAGS,
+    SVC_KEY_CONFLICT,
+    SVC_UNKNOWN_CREDENTIAL,
+    SVC_BLIND_CREDENTIALS_UNSUPPORTED,
+    SVC_INVALID_ACCOUNT,
+    SVC_NO_CHANGE,
+    SVC_LIMIT_EXCEEDED,
     SVC_UNAUTHENTICATED,
     SVC_AUTHENTICATION_FAILED,
     SVC_FORBIDDEN,
+    SVC_SERVICE_DISABLED,
     SVC_NOT_FOUND,
     SVC_METHOD_NOT_ALLOWED,
-    SVC_CONFLICT,
+    SVC_NAME_CONFLICT,
+    SVC_REVISION_CONFLICT,
+    SVC_TOKEN_NAME_CONFLICT,
     SVC_BODY_TOO_LARGE,
+    SVC_CREDENTIAL_TOO_LARGE,
     SVC_URI_TOO_LONG,
     SVC_UNSUPPORTED_MEDIA_TYPE,
     SVC_HEADERS_TOO_LARGE,
     SVC_INTERNAL_ERROR,
+    SVC_DECRYPTION_FAILED,
     SVC_NOT_IMPLEMENTED,
     SVC_KMS_UNAVAILABLE,
     SVC_DATABASE_UNAVAILABLE,
@@ -164,6 +192,20 @@ int svc_h_ready(struct svc_req *req);
 int svc_h_user_email(struct svc_req *req);
 int svc_h_client_config(struct svc_req *req);
 int svc_h_not_implemented(struct svc_req *req);
+int svc_h_credentials_list(struct svc_req *req);
+int svc_h_credential_get(struct svc_req *req);
+int svc_h_credential_create(struct svc_req *req);
+int svc_h_credential_update(struct svc_req *req);
+int svc_h_credential_revert(struct svc_req *req);
+int svc_h_credential_diff(struct svc_req *req);
+int svc_h_credential_revisions(struct svc_req *req);
+int svc_h_credential_services(struct svc_req *req);
+int svc_h_services_list(struct svc_req *req);
+int svc_h_service_get(struct svc_req *req);
+int svc_h_service_put(struct svc_req *req);
+int svc_h_service_revert(struct svc_req *req);
+int svc_h_service_diff(struct svc_req *req);
+int svc_h_service_revisions(struct svc_req *req);
 
 /* --- the server (svc_server.c) --- */
 

@@ -21,6 +21,7 @@
 #include "db.h"
 #include "db_migrate.h"
 #include "db_tokens.h"
+#include "kms_local.h"
 
 #define TOKEN_TTL_MIN     60
 #define TOKEN_TTL_MAX     ((int64_t)365 * 86400)
@@ -61,6 +62,22 @@ int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv)
     r = db_migrate_run(c, cfg->migrations_dir, status_only, stdout);
     db_disconnect(c);
     return r == 0 ? 0 : 1;
+}
+
+int svc_cmd_local_key(int argc, char **argv)
+{
+    char err[512];
+
+    if (argc != 3 || strcmp(argv[1], "init") != 0)
+        return svc_cmd_usage("local-key: expected `local-key init PATH`");
+    int r = kms_local_init_file(argv[2], err, sizeof(err));
+    if (r != 0) {
+        (void)fprintf(stderr, "cofferd local-key init: %s\n", err);
+        return 1;
+    }
+    (void)fprintf(stderr, "created %s with keys coffer-master, coffer-auth, coffer-user-auth\n",
+                  argv[2]);
+    return 0;
 }
 
 void svc_cmd_actor(char *out, size_t cap)

@@ -18,6 +18,9 @@ int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv);
 /* `cofferd token create --role admin|auditor --name NAME [--ttl DURATION]`. */
 int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv);
 
+/* `cofferd local-key init PATH`: a new key file for the local KMS backend (mode 0600). */
+int svc_cmd_local_key(int argc, char **argv);
+
 /* Prints "cofferd: <message> (see cofferd --help)" on stderr and returns 2. */
 int svc_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

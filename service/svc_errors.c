@@ -19,20 +19,75 @@ static struct code_desc describe(enum svc_code code)
         return (struct code_desc){ 400, "invalid_request", "the request is malformed" };
     case SVC_INVALID_PARAMETER:
         return (struct code_desc){ 400, "invalid_parameter", "a query parameter is invalid" };
+    case SVC_INVALID_PAGE:
+        return (struct code_desc){ 400, "invalid_page", "the page token is invalid" };
+    case SVC_INVALID_CURSOR:
+        return (struct code_desc){ 400, "invalid_cursor",
+                                   "the cursor is invalid for these filters" };
+    case SVC_INVALID_REVISION:
+        return (struct code_desc){ 400, "invalid_revision",
+                                   "the revision must be a positive 32-bit integer" };
+    case SVC_INVALID_ID:
+        return (struct code_desc){ 400, "invalid_id", "the id is invalid" };
+    case SVC_ID_MISMATCH:
+        return (struct code_desc){ 400, "id_mismatch",
+                                   "the id in the body differs from the id in the path" };
+    case SVC_INVALID_NAME:
+        return (struct code_desc){ 400, "invalid_name", "the name is invalid" };
+    case SVC_INVALID_CREDENTIAL_PAIRS:
+        return (struct code_desc){ 400, "invalid_credential_pairs",
+                                   "credential_pairs must be an object of string values" };
+    case SVC_EMPTY_CREDENTIAL_PAIRS:
+        return (struct code_desc){ 400, "empty_credential_pairs",
+                                   "Credential Pairs cannot be empty." };
+    case SVC_INVALID_KEY_NAME:
+        return (struct code_desc){ 400, "invalid_key_name", "a credential pair key is invalid" };
+    case SVC_DUPLICATE_KEY:
+        return (struct code_desc){ 400, "duplicate_key",
+                                   "two credential pair keys are equal after lowercasing" };
+    case SVC_INVALID_METADATA:
+        return (struct code_desc){ 400, "invalid_metadata", "metadata is invalid" };
+    case SVC_INVALID_TAGS:
+        return (struct code_desc){ 400, "invalid_tags", "tags are invalid" };
+    case SVC_KEY_CONFLICT:
+        return (struct code_desc){ 400, "key_conflict",
+                                   "Conflicting key pairs in mapped service." };
+    case SVC_UNKNOWN_CREDENTIAL:
+        return (struct code_desc){ 400, "unknown_credential", "a credential does not exist" };
+    case SVC_BLIND_CREDENTIALS_UNSUPPORTED:
+        return (struct code_desc){ 400, "blind_credentials_unsupported",
+                                   "blind credentials are not supported" };
+    case SVC_INVALID_ACCOUNT:
+        return (struct code_desc){ 400, "invalid_account",
+                                   "account must be null (scoped auth keys are not supported)" };
+    case SVC_NO_CHANGE:
+        return (struct code_desc){ 400, "no_change", "the revision is equal to the current one" };
+    case SVC_LIMIT_EXCEEDED:
+        return (struct code_desc){ 400, "limit_exceeded", "a limit is exceeded" };
     case SVC_UNAUTHENTICATED:
         return (struct code_desc){ 401, "unauthenticated", "authentication required" };
     case SVC_AUTHENTICATION_FAILED:
         return (struct code_desc){ 401, "authentication_failed", "authentication failed" };
     case SVC_FORBIDDEN:
         return (struct code_desc){ 403, "forbidden", "not allowed" };
+    case SVC_SERVICE_DISABLED:
+        return (struct code_desc){ 403, "service_disabled", "the service is disabled" };
     case SVC_NOT_FOUND:
         return (struct code_desc){ 404, "not_found", "not found" };
     case SVC_METHOD_NOT_ALLOWED:
         return (struct code_desc){ 405, "method_not_allowed", "method not allowed" };
-    case SVC_CONFLICT:
-        return (struct code_desc){ 409, "conflict", "conflict" };
+    case SVC_NAME_CONFLICT:
+        return (struct code_desc){ 409, "name_conflict", "the name is already used" };
+    case SVC_REVISION_CONFLICT:
+        return (struct code_desc){ 409, "revision_conflict",
+                                   "the resource changed: expected_revision is stale" };
+    case SVC_TOKEN_NAME_CONFLICT:
+        return (struct code_desc){ 409, "token_name_conflict", "an active token has this name" };
     case SVC_BODY_TOO_LARGE:
         return (struct code_desc){ 413, "body_too_large", "the request body is too large" };
+    case SVC_CREDENTIAL_TOO_LARGE:
+        return (struct code_desc){ 413, "credential_too_large",
+                                   "the credential pairs exceed 65,536 bytes" };
     case SVC_URI_TOO_LONG:
         return (struct code_desc){ 414, "uri_too_long", "the request line is too long" };
     case SVC_UNSUPPORTED_MEDIA_TYPE:
@@ -42,6 +97,9 @@ static struct code_desc describe(enum svc_code code)
         return (struct code_desc){ 431, "headers_too_large", "the request headers are too large" };
     case SVC_INTERNAL_ERROR:
         return (struct code_desc){ 500, "internal_error", "internal error" };
+    case SVC_DECRYPTION_FAILED:
+        return (struct code_desc){ 500, "decryption_failed",
+                                   "a stored credential does not decrypt" };
     case SVC_NOT_IMPLEMENTED:
         return (struct code_desc){ 501, "not_implemented", "not implemented" };
     case SVC_KMS_UNAVAILABLE:
@@ -87,8 +145,10 @@ enum svc_code svc_code_from_err(int err)
     case CF_ENOTFOUND:
         return SVC_NOT_FOUND;
     case CF_ECONFLICT:
-        return SVC_CONFLICT;
+        return SVC_REVISION_CONFLICT;
     case CF_EKMS:
+    case CF_ETHROTTLED:
+    case CF_EBADRESPONSE:
         return SVC_KMS_UNAVAILABLE;
     case CF_EUNAVAIL:
     case CF_ETIMEOUT:

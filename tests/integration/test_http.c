@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -403,18 +404,43 @@ static void test_bad_configuration_exits_2_and_a_stale_schema_exits_1(void **sta
 {
     (void)state;
     struct t_db fresh;
-    char url[T_URL_MAX + 32], mig[600];
+    char url[T_URL_MAX + 32], mig[600], keys[300], path[256];
     char *const argv[] = { (char *)t_env("COFFER_TEST_COFFERD"), "serve", NULL };
 
     char *const bad_env[] = { "COFFER_THREADS=0", NULL };
     assert_int_equal(t_run(argv, bad_env, NULL), 2);
 
+    t_key_file(path, sizeof(path));
+    snprintf(keys, sizeof(keys), "COFFER_LOCAL_KEY_FILE=%s", path);
     t_db_create(&fresh, false); /* never migrated */
     snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", fresh.owner_url);
     snprintf(mig, sizeof(mig), "COFFER_MIGRATIONS_DIR=%s", t_env("COFFER_TEST_MIGRATIONS"));
-    char *const env[] = { url, mig, "COFFER_LISTEN=127.0.0.1:1", NULL };
+    char *const env[] = { url, mig, keys, "COFFER_LISTEN=127.0.0.1:1", NULL };
     assert_int_equal(t_run(argv, env, NULL), 1);
+
+    /* a key file that others may read is refused before anything else */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(t_run(argv, env, NULL), 2);
+    char *const no_keys[] = { url, mig, "COFFER_LISTEN=127.0.0.1:1", NULL };
+    unsetenv("COFFER_LOCAL_KEY_FILE");
+    assert_int_equal(t_run(argv, no_keys, NULL), 2);
     t_db_drop(&fresh);
+}
+
+static void test_local_key_init_makes_a_private_file_once(void **state)
+{
+    (void)state;
+    char path[256];
+    struct stat st;
+
+    t_key_file(path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *const again[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", "init", path,
+                            NULL };
+    assert_int_equal(t_run(again, NULL, NULL), 1); /* never overwrites */
+    char *const usage[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", NULL };
+    assert_int_equal(t_run(usage, NULL, NULL), 2);
 }
 
 int main(void)
@@ -436,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_bodies_over_the_limit_or_not_json_are_refused),
         cmocka_unit_test(test_a_request_whose_audit_row_fails_gets_503_and_nothing_else),
         cmocka_unit_test(test_bad_configuration_exits_2_and_a_stale_schema_exits_1),
+        cmocka_unit_test(test_local_key_init_makes_a_private_file_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -278,18 +278,33 @@ static void dump_log(const char *path)
     fclose(f);
 }
 
+void t_key_file(char *path, size_t cap)
+{
+    const char *work = getenv("COFFER_TEST_WORK");
+    char rnd[17];
+
+    if (cf_rand_hex(8, rnd, sizeof(rnd)) != 0)
+        fail_msg("no random bytes");
+    snprintf(path, cap, "%s/keys-%s.json", work != NULL ? work : "/tmp", rnd);
+    char *const argv[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", "init", path, NULL };
+    if (t_run(argv, NULL, NULL) != 0)
+        fail_msg("cofferd local-key init %s failed", path);
+}
+
 static void child_exec_cofferd(const struct t_cofferd *d, const struct t_db *db, char *const env[])
 {
-    static char url[T_URL_MAX + 32], listen[64], mig[600];
+    static char url[T_URL_MAX + 32], listen[64], mig[600], keys[300];
 
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or crashed */
 
     snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", db->app_url);
     snprintf(listen, sizeof(listen), "COFFER_LISTEN=127.0.0.1:%d", d->port);
     snprintf(mig, sizeof(mig), "COFFER_MIGRATIONS_DIR=%s", t_env("COFFER_TEST_MIGRATIONS"));
+    snprintf(keys, sizeof(keys), "COFFER_LOCAL_KEY_FILE=%s", d->key_file);
     putenv(url);
     putenv(listen);
     putenv(mig);
+    putenv(keys);
     for (size_t i = 0; env != NULL && env[i] != NULL; i++)
         putenv(env[i]);
     int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -311,6 +326,7 @@ void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env
     snprintf(d->base_url, sizeof(d->base_url), "http://127.0.0.1:%d", d->port);
     snprintf(d->log_path, sizeof(d->log_path), "%s/cofferd-%d.log", work ? work : "/tmp", d->port);
     t_env("COFFER_TEST_COFFERD");
+    t_key_file(d->key_file, sizeof(d->key_file));
     d->pid = fork();
     if (d->pid < 0)
         fail_msg("fork failed");

@@ -50,16 +50,22 @@ void t_sql_ok(const char *url, const char *sql, char *out, size_t outcap);
  * capturing stdout into out (may be NULL). Returns the exit status, or -1 if killed. */
 int t_run(char *const argv[], char *const env[], struct cf_buf *out);
 
+/* Creates a new local KMS key file with `cofferd local-key init` under the test work folder
+ * and writes its path to path. */
+void t_key_file(char *path, size_t cap);
+
 /* A running cofferd. */
 struct t_cofferd {
     pid_t pid;
     int port;
     char base_url[64];
     char log_path[256];
+    char key_file[256]; /* the local KMS key file it was given by default */
 };
 
 /* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
- * on a free port, and waits until /healthcheck answers. */
+ * on a free port, and waits until /healthcheck answers. It gets a fresh local KMS key file
+ * unless env sets COFFER_LOCAL_KEY_FILE (two nodes of one service share one). */
 void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
 
 /* Sends SIGTERM and waits; returns the exit status (-1 if it had to be killed). */

@@ -1,0 +1,400 @@
+/*
+ * svc_api.c - the v1 handlers' shared parts: results and their single exit, roles, query
+ * parameters, JSON bodies, paging tokens, revisions.
+ */
+#include "svc_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cf_codec.h"
+#include "cf_json.h"
+#include "cf_log.h"
+#include "cf_mem.h"
+#include "cf_str.h"
+#include "db_credentials.h"
+
+#define PAGE_TOKEN_MAX 2048
+
+void svc_ok(struct svc_result *res, json_t *body)
+{
+    json_decref(res->body);
+    res->status = 200;
+    res->body = body;
+}
+
+int svc_fail(struct svc_result *res, enum svc_code code, const char *fmt, ...)
+{
+    res->status = svc_code_status(code);
+    res->code = code;
+    res->message[0] = '\0';
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(res->message, sizeof(res->message), fmt, ap); /* cut is fine */
+        va_end(ap);
+        if (n < 0)
+            res->message[0] = '\0';
+    }
+    json_decref(res->body);
+    res->body = NULL;
+    return CF_EINVAL;
+}
+
+int svc_fail_err(struct svc_result *res, int err)
+{
+    if (err == CF_EINTEGRITY)
+        return svc_fail(res, SVC_DECRYPTION_FAILED, NULL);
+    return svc_fail(res, svc_code_from_err(err), NULL);
+}
+
+void svc_result_revision(struct svc_result *res, int64_t revision)
+{
+    res->revision = revision;
+    res->has_revision = true;
+}
+
+static const char *result_of(int status)
+{
+    if (status < 400)
+        return "allowed";
+    return status == 401 || status == 403 ? "denied" : "error";
+}
+
+void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
+                     struct audit_event *ev)
+{
+    const struct svc_route *rt = req->route;
+    const char *rid = res->resource_id[0] != '\0' ? res->resource_id : NULL;
+
+    if (rid == NULL && rt != NULL && rt->id_segment >= 0 && (size_t)rt->id_segment < req->nseg)
+        rid = req->seg[rt->id_segment];
+    *ev = (struct audit_event){
+        .request_id = req->request_id,
+        .actor_type =
+            auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
+        .actor = req->authenticated ? req->who.actor : req->why.claimed,
+        .source_ip = req->ri->remote_addr,
+        .action = res->action != NULL ? res->action : (rt != NULL ? rt->action : "unsupported"),
+        .resource_type = rt != NULL ? rt->resource_type : NULL,
+        .resource_id = rid,
+        .revision = res->revision,
+        .has_revision = res->has_revision,
+        .result = result_of(res->status),
+        .reason = res->status < 400 ? "ok" : svc_code_name(res->code),
+    };
+}
+
+int svc_finish(struct svc_req *req, struct svc_result *res)
+{
+    struct audit_event ev;
+    int status;
+
+    if (res->status == 0)
+        (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL); /* a handler that decided nothing */
+    if (!req->audited) {
+        svc_audit_event(req, res, &ev);
+        if (audit_write(req->ctx->pool, &ev, NULL) != 0)
+            (void)svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
+        else
+            req->audited = true;
+    }
+    if (res->status < 400)
+        status = svc_reply_json(req, res->status, res->body);
+    else
+        status = svc_reply_error(req, res->code, res->message[0] ? res->message : NULL, res->extra);
+    json_decref(res->body);
+    json_decref(res->extra);
+    res->body = res->extra = NULL;
+    return status;
+}
+
+bool svc_is_admin(const struct svc_req *req)
+{
+    return req->who.role == AUTH_ROLE_ADMIN;
+}
+
+static int forbid(struct svc_result *res, const char *ref)
+{
+    (void)svc_fail(res, SVC_FORBIDDEN, NULL);
+    if (ref != NULL)
+        res->extra = json_pack("{s:s}", "reference", ref);
+    return CF_EDENIED;
+}
+
+int svc_require_admin(struct svc_req *req, struct svc_result *res, const char *ref)
+{
+    return svc_is_admin(req) ? 0 : forbid(res, ref);
+}
+
+int svc_require_reader(struct svc_req *req, struct svc_result *res, const char *ref)
+{
+    bool ok = req->who.role == AUTH_ROLE_ADMIN || req->who.role == AUTH_ROLE_AUDITOR;
+    return ok ? 0 : forbid(res, ref);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a query component ('+' is a space); a malformed escape stays as it is. */
+static char *query_decode(const char *s, size_t len)
+{
+    char *d = cf_xmalloc(len + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            d[o++] = ' ';
+        } else if (s[i] == '%' && len - i >= 3 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            d[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            i += 2;
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = '\0';
+    return d;
+}
+
+char *svc_query(const struct svc_req *req, const char *name)
+{
+    const char *q = req->ri->query_string;
+    size_t nlen = strlen(name);
+
+    while (q != NULL && *q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q); /* amp >= q */
+        const char *eq = memchr(q, '=', len);
+        size_t klen = eq != NULL ? (size_t)(eq - q) : len;
+        char *key = query_decode(q, klen);
+        bool match = strlen(key) == nlen && memcmp(key, name, nlen) == 0;
+        free(key);
+        if (match)
+            return eq != NULL ? query_decode(eq + 1, len - klen - 1) : cf_xstrdup("");
+        q = amp != NULL ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+int svc_query_bool(const struct svc_req *req, struct svc_result *res, const char *name, bool def,
+                   bool *out)
+{
+    char *v = svc_query(req, name);
+    int r = 0;
+
+    *out = def;
+    if (v == NULL)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 || strcmp(v, "1") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "False") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else
+        r = svc_fail(res, SVC_INVALID_PARAMETER, "%s must be true or false", name);
+    free(v);
+    return r;
+}
+
+json_t *svc_page_token(const char *lower_key, const char *id)
+{
+    json_t *pair = json_pack("[s, s]", lower_key, id);
+    struct cf_buf b = { 0 };
+    char tok[PAGE_TOKEN_MAX];
+    json_t *out = json_null();
+
+    if (pair != NULL && cf_json_dump_buf(pair, JSON_COMPACT, &b) == 0 &&
+        cf_b64_encode(CF_B64_URL, (const uint8_t *)b.data, b.len, tok, sizeof(tok)) == 0)
+        out = json_string(tok);
+    json_decref(pair);
+    cf_buf_free(&b);
+    return out;
+}
+
+/* Decodes a page token into its two keys; false if it is not one of ours. */
+static bool page_decode(const char *tok, char **after_lower, char **after_id)
+{
+    uint8_t raw[PAGE_TOKEN_MAX];
+    size_t n = 0;
+    json_error_t jerr;
+    bool ok = false;
+
+    if (strlen(tok) >= PAGE_TOKEN_MAX ||
+        cf_b64_decode(CF_B64_URL, tok, strlen(tok), raw, sizeof(raw), &n) != 0)
+        return false;
+    json_t *v = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (json_is_array(v) && json_array_size(v) == 2 && json_is_string(json_array_get(v, 0)) &&
+        json_is_string(json_array_get(v, 1))) {
+        *after_lower = cf_xstrdup(json_string_value(json_array_get(v, 0)));
+        *after_id = cf_xstrdup(json_string_value(json_array_get(v, 1)));
+        ok = true;
+    }
+    json_decref(v);
+    return ok;
+}
+
+int svc_query_paging(const struct svc_req *req, struct svc_result *res, int64_t *limit,
+                     char **after_lower, char **after_id)
+{
+    char *lim = svc_query(req, "limit");
+    char *page = svc_query(req, "page");
+    int r = 0;
+
+    *limit = -1;
+    *after_lower = *after_id = NULL;
+    if (lim != NULL && cf_parse_i64(lim, 1, 1000, limit) != 0)
+        r = svc_fail(res, SVC_INVALID_PARAMETER, "limit must be an integer from 1 to 1000");
+    else if (page != NULL && !page_decode(page, after_lower, after_id))
+        r = svc_fail(res, SVC_INVALID_PAGE, NULL);
+    free(lim);
+    free(page);
+    return r;
+}
+
+/* True if a JSON value holds U+0000 in any string or member name. */
+static bool has_nul(json_t *v)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (json_is_string(v))
+        return strlen(json_string_value(v)) != json_string_length(v);
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child)
+        {
+            if (has_nul(child))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+        {
+            if (has_nul(child))
+                return true;
+        }
+    }
+    return false;
+}
+
+int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
+{
+    struct cf_secret body;
+    json_error_t jerr;
+    int r;
+
+    *out = NULL;
+    if ((r = svc_read_body(req, &body)) != 0) {
+        if (r == CF_ETOOBIG)
+            return svc_fail(res, SVC_BODY_TOO_LARGE, NULL);
+        if (r == CF_EINVAL)
+            return svc_fail(res, SVC_UNSUPPORTED_MEDIA_TYPE, NULL);
+        return svc_fail(res, SVC_INVALID_REQUEST, "the request body could not be read");
+    }
+    if (body.len == 0) {
+        cf_secret_free(&body);
+        return 0;
+    }
+    /* JSON_ALLOW_NUL: a U+0000 is reported as invalid_request below, not invalid_json */
+    json_t *v = json_loadb((const char *)body.data, body.len,
+                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    cf_secret_free(&body); /* jerr.text may quote the body: never logged or sent */
+    if (v == NULL)
+        return svc_fail(res, SVC_INVALID_JSON, NULL);
+    if (!json_is_object(v) || has_nul(v)) {
+        json_decref(v);
+        return svc_fail(res, SVC_INVALID_REQUEST,
+                        "the body must be a JSON object without U+0000 in its strings");
+    }
+    *out = v;
+    return 0;
+}
+
+int svc_parse_revision(const char *s, struct svc_result *res, int64_t *out)
+{
+    if (cf_parse_i64(s, 1, INT32_MAX, out) != 0)
+        return svc_fail(res, SVC_INVALID_REVISION, NULL);
+    return 0;
+}
+
+int svc_expected_revision(const struct svc_req *req, const json_t *body, struct svc_result *res,
+                          int64_t *out)
+{
+    *out = -1;
+    if (body != NULL) {
+        const json_t *v = json_object_get(body, "expected_revision");
+        if (v == NULL)
+            return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return svc_fail(res, SVC_INVALID_REQUEST,
+                            "expected_revision must be a non-negative integer");
+        *out = json_integer_value(v);
+        return 0;
+    }
+    char *q = svc_query(req, "expected_revision");
+    int r = 0;
+    if (q != NULL && cf_parse_i64(q, 0, INT32_MAX, out) != 0)
+        r = svc_fail(res, SVC_INVALID_PARAMETER, "expected_revision must be an integer");
+    free(q);
+    return r;
+}
+
+int svc_fail_stale(struct svc_result *res, int64_t current)
+{
+    (void)svc_fail(res, SVC_REVISION_CONFLICT, NULL);
+    res->extra = json_pack("{s:I}", "current_revision", (json_int_t)current);
+    return CF_ECONFLICT;
+}
+
+int svc_conn(struct svc_req *req, struct svc_result *res, struct db_conn **c)
+{
+    int r = db_acquire(req->ctx->pool, c);
+    if (r != 0)
+        return svc_fail_err(res, r);
+    return 0;
+}
+
+int svc_tx_begin(struct svc_req *req, struct svc_result *res, struct db_conn **c)
+{
+    int r;
+
+    if ((r = svc_conn(req, res, c)) != 0)
+        return r;
+    if ((r = db_tx_begin(*c)) != 0) {
+        db_release(req->ctx->pool, *c);
+        *c = NULL;
+        return svc_fail_err(res, r);
+    }
+    return 0;
+}
+
+void svc_tx_end(struct svc_req *req, struct svc_result *res, struct db_conn *c, const char *kind,
+                const char *id)
+{
+    struct audit_event ev;
+    int r = res->status > 0 && res->status < 400 ? 0 : CF_EINVAL;
+
+    if (c == NULL)
+        return;
+    if (r == 0) {
+        svc_audit_event(req, res, &ev);
+        if ((r = audit_append(c, &ev, NULL)) != 0)
+            (void)svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* no row, no change */
+    }
+    if (r == 0 && (r = db_notify_change(c, kind, id)) != 0)
+        (void)svc_fail_err(res, r);
+    int cr = db_tx_end(c, r);
+    if (r == 0 && cr != 0)
+        (void)svc_fail_err(res, cr);
+    else if (r == 0)
+        req->audited = true; /* the row committed with the change */
+    db_release(req->ctx->pool, c);
+}
