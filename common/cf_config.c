@@ -324,8 +324,11 @@ void cf_config_help(FILE *out)
         "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   static credentials\n"
         "  AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE     shared files\n"
         "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
-        "  AWS_CONTAINER_AUTHORIZATION_TOKEN     container credentials\n"
-        "  AWS_EC2_METADATA_DISABLED             default false: EC2 instance role via IMDSv2\n",
+        "  AWS_CONTAINER_AUTHORIZATION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\n"
+        "                                        container credentials\n"
+        "  AWS_EC2_METADATA_DISABLED             default false: EC2 instance role via IMDSv2\n"
+        "  AWS_EC2_METADATA_SERVICE_ENDPOINT     default http://169.254.169.254\n"
+        "  AWS_CA_BUNDLE                         CA certificates for the KMS endpoint\n",
         out);
 }
 

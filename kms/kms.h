@@ -14,6 +14,8 @@
  *   CF_EUNAVAIL     unreachable, timed out or 5xx after every retry
  *   CF_EBADRESPONSE the answer could not be understood
  *   CF_EINVAL       bad arguments (an empty key id, too many context pairs)
+ *   CF_ECONFIG      the aws credentials are configured but unusable (half a key pair, a
+ *                   malformed shared file, an AWS_PROFILE no file defines)
  * No error ever carries secret bytes. All functions are thread-safe.
  */
 #ifndef KMS_H
