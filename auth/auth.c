@@ -23,17 +23,88 @@
 
 #define AUTH_BASIC_MAX 12288 /* decoded Basic credentials: a username and an 8,192-char token */
 
-int auth_new(struct db_pool *pool, struct auth **out)
+static int64_t wall_seconds(void)
+{
+    return cf_now_us() / 1000000;
+}
+
+/* Splits a comma-separated key list (spaces around names are dropped). */
+static void keyset_parse(const char *list, struct auth_keyset *ks)
+{
+    *ks = (struct auth_keyset){ 0 };
+    if (list == NULL)
+        return;
+    ks->names = cf_xcalloc(strlen(list) / 2 + 2, sizeof(*ks->names));
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p); /* comma >= p */
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len > 0)
+            ks->names[ks->n++] = cf_xstrndup(p, len);
+        p = comma != NULL ? comma + 1 : p + len;
+        if (comma == NULL)
+            break;
+    }
+}
+
+static void keyset_free(struct auth_keyset *ks)
+{
+    for (size_t i = 0; i < ks->n; i++) {
+        free(ks->names[i]);
+        if (ks->arns != NULL)
+            free(ks->arns[i]);
+    }
+    free(ks->names);
+    free(ks->arns);
+}
+
+int auth_new(struct db_pool *pool, struct kms_client *kms, const struct cf_config *cfg,
+             struct auth **out)
 {
     struct auth *a = cf_xcalloc(1, sizeof(*a));
+    int r;
+
     a->pool = pool;
+    a->kms = kms;
+    a->to = cf_xstrdup(cfg->auth_context != NULL ? cfg->auth_context : "");
+    a->max_lifetime_s = cfg->kmsauth_max_lifetime * 60;
+    keyset_parse(cfg->auth_key, &a->service_keys);
+    keyset_parse(cfg->user_auth_key, &a->user_keys);
+    pthread_mutex_init(&a->key_lock, NULL);
+    atomic_store(&a->now, wall_seconds);
+    if ((r = auth_cache_new(AUTH_CACHE_ENTRIES, &a->tokens)) != 0) {
+        auth_free(a);
+        return r;
+    }
     *out = a;
     return 0;
 }
 
 void auth_free(struct auth *a)
 {
+    if (a == NULL)
+        return;
+    keyset_free(&a->service_keys);
+    keyset_free(&a->user_keys);
+    pthread_mutex_destroy(&a->key_lock);
+    auth_cache_free(a->tokens);
+    free(a->to);
     free(a);
+}
+
+void auth_set_clock(struct auth *a, int64_t (*now)(void))
+{
+    atomic_store(&a->now, now != NULL ? now : wall_seconds);
+}
+
+void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses)
+{
+    auth_cache_counts(a->tokens, entries, hits, misses);
 }
 
 const char *auth_role_name(enum auth_role role)
@@ -132,9 +203,12 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_principal 
         return CF_EAUTH;
     if (cf_sha256_hex(token, strlen(token), sha) != 0)
         return CF_EAUTH;
+    why->reason = "database_unavailable";
     if ((r = db_acquire(a->pool, &c)) != 0)
         goto out;
     r = db_token_find_by_hash(c, sha, &t);
+    if (r == 0 || r == CF_ENOTFOUND)
+        why->reason = "api_token_invalid";
     if (r == CF_ENOTFOUND || (r == 0 && (t.revoked_at_us != 0 || t.expires_at_us <= cf_now_us())))
         r = CF_EAUTH;
     if (r != 0)
@@ -225,7 +299,7 @@ int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct aut
     }
     if (r != 0) {
         *who = (struct auth_principal){ 0 };
-        return r == CF_EUNAVAIL ? CF_EUNAVAIL : CF_EAUTH;
+        return r == CF_EUNAVAIL || r == CF_EDB ? CF_EUNAVAIL : CF_EAUTH;
     }
     return 0;
 }

@@ -13,9 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf_config.h"
 #include "cf_err.h"
 #include "db.h"
 #include "db_tokens.h"
+#include "kms.h"
 
 #define AUTH_NAME_MAX     128
 #define AUTH_ACTOR_MAX    DB_ACTOR_MAX
@@ -44,6 +46,8 @@ struct auth_principal {
     char name[AUTH_NAME_MAX + 1];   /* kmsauth `from`, token name */
     char actor[AUTH_ACTOR_MAX + 1]; /* the access log's actor: `from`, "token:<name>" */
     char token_id[DB_TOKEN_ID_LEN + 1];
+    int kmsauth_version; /* 1 or 2 for kmsauth callers */
+    bool cache_hit;      /* a kmsauth token found in the token cache (no KMS call) */
 };
 
 /* The raw credential headers of a request (borrowed; NULL when absent). */
@@ -62,9 +66,22 @@ struct auth_failure {
 
 struct auth;
 
-/* Creates the authenticator over a database pool (borrowed; must outlive it). */
-CF_MUST_CHECK int auth_new(struct db_pool *pool, struct auth **out);
+/* Creates the authenticator over a database pool and a KMS client (both borrowed; kms may be
+ * NULL when no auth key is configured). The auth keys, server name and lifetime come from
+ * cfg. */
+CF_MUST_CHECK int auth_new(struct db_pool *pool, struct kms_client *kms,
+                           const struct cf_config *cfg, struct auth **out);
 void auth_free(struct auth *a);
+
+/* Resolves the configured auth keys to ARNs with DescribeKey (ARNs are used as they are).
+ * CF_EUNAVAIL while KMS cannot answer: requests then retry it, answering 503 meanwhile. */
+CF_MUST_CHECK int auth_resolve_keys(struct auth *a);
+
+/* For tests: the clock of token windows (epoch seconds); NULL restores the wall clock. */
+void auth_set_clock(struct auth *a, int64_t (*now)(void));
+
+/* The kmsauth token cache's entries, hits and misses. */
+void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses);
 
 /* Authenticates a request's credentials (API.md 2.1: Bearer, then Basic, then the X-Auth pair).
  * 0 and *who filled; CF_EAUTH with *why filled; CF_EUNAVAIL when the database (or KMS) cannot

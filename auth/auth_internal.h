@@ -4,15 +4,38 @@
 #ifndef AUTH_INTERNAL_H
 #define AUTH_INTERNAL_H
 
-#include "auth.h"
+#include <pthread.h>
+#include <stdbool.h>
 
-struct auth {
-    struct db_pool *pool; /* borrowed */
+#include "auth.h"
+#include "auth_cache.h"
+#include "kms.h"
+
+/* The configured auth keys of one user type, and their ARNs once resolved. */
+struct auth_keyset {
+    char **names; /* as configured: id, alias, alias ARN or key ARN */
+    size_t n;
+    char **arns;   /* resolved ARNs (NULL entries for keys KMS does not know) */
+    bool resolved; /* guarded by struct auth's key_lock */
 };
 
-/* Validates a kmsauth username and token (API.md 2.3). CF_EAUTH with why->reason set, or
- * CF_EUNAVAIL when KMS cannot be reached. */
+struct auth {
+    struct db_pool *pool;   /* borrowed */
+    struct kms_client *kms; /* borrowed; NULL when no auth key is configured */
+    char *to;               /* COFFER_AUTH_CONTEXT */
+    int64_t max_lifetime_s; /* COFFER_KMSAUTH_MAX_LIFETIME in seconds */
+    struct auth_keyset service_keys, user_keys;
+    pthread_mutex_t key_lock; /* guards the keysets' arns and resolved */
+    struct auth_cache *tokens;
+    _Atomic(int64_t (*)(void)) now; /* epoch seconds; tests may replace it */
+};
+
+/* Validates a kmsauth username and token (API.md 2.3) into *who. CF_EAUTH with why->reason
+ * set, or CF_EUNAVAIL when KMS or the database cannot be reached. */
 CF_MUST_CHECK int auth_kmsauth(struct auth *a, const char *username, const char *token,
                                struct auth_principal *who, struct auth_failure *why);
+
+/* Parses "20250214T152441Z" (exactly 16 characters, UTC) into epoch seconds. */
+CF_MUST_CHECK int auth_parse_token_time(const char *s, int64_t *out);
 
 #endif

@@ -34,6 +34,8 @@ static void usage(FILE *out)
                 "  token create --role admin|auditor --name NAME [--ttl DURATION]\n"
                 "                              make an API token, printed once (default ttl 90d)\n"
                 "  local-key init PATH         create a key file for the local KMS backend (0600)\n"
+                "  principal set NAME --role admin|auditor | remove NAME | list\n"
+                "                              people who sign in with kmsauth user tokens\n"
                 "  --help, --version\n"
                 "\n",
                 out);
@@ -119,8 +121,13 @@ static int cmd_serve(const struct cf_config *cfg)
     rc = 1;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
                      &ctx.pool) != 0 ||
-        auth_new(ctx.pool, &ctx.auth) != 0)
+        auth_new(ctx.pool, ctx.kms, cfg, &ctx.auth) != 0)
         goto out;
+    if (auth_resolve_keys(ctx.auth) != 0)
+        cf_log(CF_LOG_WARN,
+               "auth keys not resolved yet: KMS is unreachable; kmsauth requests "
+               "answer 503 until it answers",
+               NULL);
     if ((rc = check_database(cfg, &ctx)) != 0)
         goto out;
     rc = svc_serve(&ctx);
@@ -147,6 +154,8 @@ static int run(const struct cf_config *cfg, int argc, char **argv)
         return svc_cmd_token(cfg, argc, argv);
     if (strcmp(cmd, "local-key") == 0)
         return svc_cmd_local_key(argc, argv);
+    if (strcmp(cmd, "principal") == 0)
+        return svc_cmd_principal(cfg, argc, argv);
     return svc_cmd_usage("unknown command '%s'", cmd);
 }
 

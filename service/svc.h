@@ -30,6 +30,7 @@
 #define SVC_URI_MAX        8192  /* request line: longer gets 414 */
 #define SVC_HEADERS_MAX    16384 /* all headers: more gets 431 */
 #define SVC_PATH_LOG_MAX   256
+#define SVC_EXTRA_HEADERS  4
 
 /* Read-only after start-up; handlers receive it through the request. */
 struct svc_ctx {
@@ -117,8 +118,11 @@ struct svc_req {
     bool authenticated;
     struct auth_principal who;
     struct auth_failure why;
-    bool audited; /* the access-log row is written */
-    int status;   /* status sent, for the access-log line */
+    bool audited;                            /* the access-log row is written */
+    const char *hdr_name[SVC_EXTRA_HEADERS]; /* headers a handler adds to its answer */
+    char hdr_value[SVC_EXTRA_HEADERS][96];
+    size_t nhdr;
+    int status; /* status sent, for the access-log line */
 };
 
 typedef int (*svc_handler_fn)(struct svc_req *req);
@@ -142,6 +146,11 @@ struct svc_route {
  * CF_EDENIED when the path exists but not for this method (allow gets "GET, PUT"). */
 CF_MUST_CHECK int svc_route_match(struct svc_req *req, char *allow, size_t allowcap);
 
+/* The route table, for metrics: its size and a route's index in it. */
+size_t svc_route_count(void);
+size_t svc_route_index(const struct svc_route *rt);
+const struct svc_route *svc_route_at(size_t i);
+
 /* Splits and percent-decodes req->raw_path into req->seg. CF_EINVAL for a malformed path. */
 CF_MUST_CHECK int svc_path_split(struct svc_req *req);
 
@@ -153,6 +162,16 @@ int svc_reply_json(struct svc_req *req, int status, const json_t *body);
 /* Sends an error body {"error", "code", "request_id", ...extra members}. message NULL = the
  * code's default text. extra may be NULL; it is not consumed. */
 int svc_reply_error(struct svc_req *req, enum svc_code code, const char *message, json_t *extra);
+
+/* Adds a header to the answer (name static; value copied, cut at 95 bytes). */
+void svc_add_header(struct svc_req *req, const char *name, const char *value);
+
+/* Sends a non-JSON body (metrics) with the common headers. */
+int svc_reply_text(struct svc_req *req, int status, const char *content_type, const char *body,
+                   size_t len);
+
+/* Sends 304 Not Modified: the common headers and those added, no body. */
+int svc_reply_not_modified(struct svc_req *req);
 
 /* Sends an error for a cf_err, mapped by svc_code_from_err(). */
 int svc_reply_err(struct svc_req *req, int err);
@@ -188,6 +207,7 @@ CF_MUST_CHECK int svc_authenticate(struct svc_req *req);
 
 /* --- handlers --- */
 int svc_h_healthcheck(struct svc_req *req);
+int svc_h_metrics(struct svc_req *req);
 int svc_h_ready(struct svc_req *req);
 int svc_h_user_email(struct svc_req *req);
 int svc_h_client_config(struct svc_req *req);
@@ -206,6 +226,12 @@ int svc_h_service_put(struct svc_req *req);
 int svc_h_service_revert(struct svc_req *req);
 int svc_h_service_diff(struct svc_req *req);
 int svc_h_service_revisions(struct svc_req *req);
+int svc_h_principals_list(struct svc_req *req);
+int svc_h_principal_set(struct svc_req *req);
+int svc_h_principal_remove(struct svc_req *req);
+
+/* True if s is a principal name: 1-128 printable ASCII bytes without '/' or ':'. */
+bool svc_principal_name_valid(const char *s);
 
 /* --- the server (svc_server.c) --- */
 

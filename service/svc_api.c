@@ -83,7 +83,9 @@ void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
         .revision = res->revision,
         .has_revision = res->has_revision,
         .result = result_of(res->status),
-        .reason = res->status < 400 ? "ok" : svc_code_name(res->code),
+        .reason = res->not_modified   ? "not_modified"
+                  : res->status < 400 ? "ok"
+                                      : svc_code_name(res->code),
     };
 }
 
@@ -101,7 +103,9 @@ int svc_finish(struct svc_req *req, struct svc_result *res)
         else
             req->audited = true;
     }
-    if (res->status < 400)
+    if (res->status == 304)
+        status = svc_reply_not_modified(req);
+    else if (res->status < 400)
         status = svc_reply_json(req, res->status, res->body);
     else
         status = svc_reply_error(req, res->code, res->message[0] ? res->message : NULL, res->extra);
@@ -305,8 +309,10 @@ int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
     }
     /* JSON_ALLOW_NUL: a U+0000 is reported as invalid_request below, not invalid_json */
     json_t *v = json_loadb((const char *)body.data, body.len,
-                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     cf_secret_free(&body); /* jerr.text may quote the body: never logged or sent */
+    if (v == NULL && json_error_code(&jerr) == json_error_null_byte_in_key)
+        return svc_fail(res, SVC_INVALID_REQUEST, "U+0000 is refused in member names");
     if (v == NULL)
         return svc_fail(res, SVC_INVALID_JSON, NULL);
     if (!json_is_object(v) || has_nul(v)) {

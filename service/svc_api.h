@@ -25,6 +25,7 @@ struct svc_result {
     char resource_id[256]; /* "" = the route's path segment */
     int64_t revision;
     bool has_revision;
+    bool not_modified; /* a 304: no body; audited allowed with reason not_modified */
 };
 
 /* Success with body (owned by the result). */

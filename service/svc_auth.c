@@ -5,10 +5,12 @@
  * and nothing else leaves the server.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "audit.h"
 #include "cf_log.h"
 #include "svc.h"
+#include "svc_metrics.h"
 
 /* The route's resource id: the path segment it names, or NULL. */
 static const char *route_resource_id(const struct svc_req *req)
@@ -58,23 +60,35 @@ int svc_authenticate(struct svc_req *req)
         .x_auth_token = svc_header(req, "X-Auth-Token"),
     };
     enum svc_code code;
+    const char *result = "denied", *reason;
     int r = auth_authenticate(req->ctx->auth, &creds, &req->who, &req->why);
+    const char *auth_h = creds.authorization;
 
-    if (r == 0) {
+    if (r != CF_EAUTH || req->why.presented)
+        svc_metrics_auth(auth_h != NULL && strncasecmp(auth_h, "Bearer ", 7) == 0 ? "api_token"
+                                                                                  : "kmsauth",
+                         r == 0, req->who.cache_hit);
+    if (r == 0 && req->who.role != AUTH_ROLE_NONE) {
         req->authenticated = true;
         return 0;
     }
-    req->authenticated = false;
-    if (r == CF_EUNAVAIL) {
-        code = strncmp(req->why.reason, "kmsauth", 7) == 0 ? SVC_KMS_UNAVAILABLE
-                                                           : SVC_DATABASE_UNAVAILABLE;
-        if (svc_audit(req, "error", svc_code_name(code), NULL, NULL) != 0)
-            code = SVC_AUDIT_UNAVAILABLE;
+    if (r == 0) { /* a person known to KMS but given no role: authenticated, not allowed */
+        req->authenticated = true;
+        code = SVC_FORBIDDEN;
+        reason = "unknown_principal";
+    } else if (r == CF_EUNAVAIL) {
+        req->authenticated = false;
+        code = strcmp(req->why.reason, "kms_unavailable") == 0 ? SVC_KMS_UNAVAILABLE
+                                                               : SVC_DATABASE_UNAVAILABLE;
+        result = "error";
+        reason = svc_code_name(code);
     } else {
+        req->authenticated = false;
         code = req->why.presented ? SVC_AUTHENTICATION_FAILED : SVC_UNAUTHENTICATED;
-        if (svc_audit(req, "denied", req->why.reason, NULL, NULL) != 0)
-            code = SVC_AUDIT_UNAVAILABLE;
+        reason = req->why.reason;
     }
+    if (svc_audit(req, result, reason, NULL, NULL) != 0)
+        code = SVC_AUDIT_UNAVAILABLE;
     svc_reply_error(req, code, NULL, NULL);
-    return r == 0 ? CF_EAUTH : r; /* never 0 here: the request was answered */
+    return r != 0 ? r : CF_EDENIED; /* the request was answered */
 }

@@ -146,28 +146,37 @@ bool svc_token_name_valid(const char *name)
     return true;
 }
 
-/* Inserts the token and its access-log row in one transaction. */
-static int store_token(struct db_conn *c, struct db_token *t, const char *sha, int64_t ttl)
+int svc_cmd_audit(struct db_conn *c, const char *action, const char *resource_type,
+                  const char *resource_id)
 {
-    char request_id[SVC_CMD_REQUEST_ID_LEN + 1];
+    char request_id[SVC_CMD_REQUEST_ID_LEN + 1], actor[DB_ACTOR_MAX + 1];
     int r;
 
     if ((r = cf_rand_hex(16, request_id, sizeof(request_id))) != 0)
         return r;
+    svc_cmd_actor(actor, sizeof(actor));
     struct audit_event ev = { .request_id = request_id,
                               .actor_type = "system",
-                              .actor = t->created_by,
+                              .actor = actor,
                               .source_ip = "local",
-                              .action = "token.create",
-                              .resource_type = "token",
-                              .resource_id = t->id,
+                              .action = action,
+                              .resource_type = resource_type,
+                              .resource_id = resource_id,
                               .result = "allowed",
                               .reason = "ok" };
+    return audit_append(c, &ev, NULL);
+}
+
+/* Inserts the token and its access-log row in one transaction. */
+static int store_token(struct db_conn *c, struct db_token *t, const char *sha, int64_t ttl)
+{
+    int r;
+
     if ((r = db_tx_begin(c)) != 0)
         return r;
     if ((r = db_token_insert(c, t, sha, ttl)) != 0)
         goto out;
-    r = audit_append(c, &ev, NULL);
+    r = svc_cmd_audit(c, "token.create", "token", t->id);
 out:
     return db_tx_end(c, r);
 }

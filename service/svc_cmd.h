@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "cf_config.h"
+#include "db.h"
 
 #define SVC_CMD_REQUEST_ID_LEN 32
 
@@ -23,6 +24,14 @@ int svc_cmd_local_key(int argc, char **argv);
 
 /* Prints "cofferd: <message> (see cofferd --help)" on stderr and returns 2. */
 int svc_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* `cofferd principal set NAME --role ROLE | remove NAME | list`. */
+int svc_cmd_principal(const struct cf_config *cfg, int argc, char **argv);
+
+/* Appends the access-log row of a console command (actor_type system, actor
+ * "cofferd:<os user>", source "local", allowed) inside the caller's transaction. */
+CF_MUST_CHECK int svc_cmd_audit(struct db_conn *c, const char *action, const char *resource_type,
+                                const char *resource_id);
 
 /* The access log's actor for console commands: "cofferd:<os user>". */
 void svc_cmd_actor(char *out, size_t cap);

@@ -236,7 +236,9 @@ int svc_h_credential_create(struct svc_req *req)
         (void)svc_fail(&res, SVC_INVALID_REQUEST, "a JSON body is required");
         goto out;
     }
-    if (svc_cred_input_parse(body, true, &res, &in) != 0)
+    int64_t ignored; /* a create has no current revision, but the member must be well-formed */
+    if (svc_cred_input_parse(body, true, &res, &in) != 0 ||
+        svc_expected_revision(req, body, &res, &ignored) != 0)
         goto out;
     if (svc_new_credential_id(id) != 0) {
         (void)svc_fail(&res, SVC_INTERNAL_ERROR, NULL);

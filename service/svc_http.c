@@ -25,7 +25,8 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     mg_response_header_start(conn, status);
     if (content_type != NULL)
         mg_response_header_add(conn, "Content-Type", content_type, -1);
-    mg_response_header_add(conn, "Content-Length", clen, -1);
+    if (status != 304) /* a 304 describes the representation it stands for: no length */
+        mg_response_header_add(conn, "Content-Length", clen, -1);
     mg_response_header_add(conn, "X-Request-Id", req->request_id, -1);
     mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
     mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
@@ -37,10 +38,33 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     }
     if (extra_name != NULL)
         mg_response_header_add(conn, extra_name, extra_value, -1);
+    for (size_t i = 0; i < req->nhdr; i++)
+        mg_response_header_add(conn, req->hdr_name[i], req->hdr_value[i], -1);
     mg_response_header_send(conn);
     if (len > 0 && strcmp(req->ri->request_method, "HEAD") != 0)
         mg_write(conn, body, len);
     return status;
+}
+
+void svc_add_header(struct svc_req *req, const char *name, const char *value)
+{
+    if (req->nhdr >= SVC_EXTRA_HEADERS)
+        return;
+    size_t n = strnlen(value, sizeof(req->hdr_value[0]) - 1);
+    memcpy(req->hdr_value[req->nhdr], value, n);
+    req->hdr_value[req->nhdr][n] = '\0';
+    req->hdr_name[req->nhdr++] = name;
+}
+
+int svc_reply_text(struct svc_req *req, int status, const char *content_type, const char *body,
+                   size_t len)
+{
+    return send_response(req, status, content_type, body, len, NULL, NULL);
+}
+
+int svc_reply_not_modified(struct svc_req *req)
+{
+    return send_response(req, 304, NULL, "", 0, NULL, NULL);
 }
 
 int svc_reply_json(struct svc_req *req, int status, const json_t *body)

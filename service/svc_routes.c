@@ -19,6 +19,7 @@
 static const struct svc_route routes[] = {
     { "GET", "/healthcheck", svc_h_healthcheck, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
     { "GET", "/healthcheck/ready", svc_h_ready, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+    { "GET", "/metrics", svc_h_metrics, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
 
     { "GET", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },
     { "POST", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },
@@ -79,9 +80,10 @@ static const struct svc_route routes[] = {
     NOT_IMPL("GET", "/v1/tokens"),
     NOT_IMPL("POST", "/v1/tokens"),
     NOT_IMPL("DELETE", "/v1/tokens/{}"),
-    NOT_IMPL("GET", "/v1/principals"),
-    NOT_IMPL("PUT", "/v1/principals/{}"),
-    NOT_IMPL("DELETE", "/v1/principals/{}"),
+    { "GET", "/v1/principals", svc_h_principals_list, AUTH, "principal.list", "principal", -1 },
+    { "PUT", "/v1/principals/{}", svc_h_principal_set, AUTH, "principal.set", "principal", 2 },
+    { "DELETE", "/v1/principals/{}", svc_h_principal_remove, AUTH, "principal.remove", "principal",
+      2 },
     NOT_IMPL("GET", "/v1/audit/events"),
     NOT_IMPL("GET", "/v1/audit/verify"),
 };
@@ -159,4 +161,19 @@ int svc_route_match(struct svc_req *req, char *allow, size_t allowcap)
         return 0;
     }
     return path_known ? CF_EDENIED : CF_ENOTFOUND;
+}
+
+size_t svc_route_count(void)
+{
+    return NROUTES;
+}
+
+size_t svc_route_index(const struct svc_route *rt)
+{
+    return (size_t)(rt - routes); /* rt points into routes */
+}
+
+const struct svc_route *svc_route_at(size_t i)
+{
+    return i < NROUTES ? &routes[i] : NULL;
 }

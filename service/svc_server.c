@@ -13,6 +13,7 @@
 #include "cf_str.h"
 #include "cf_time.h"
 #include "svc.h"
+#include "svc_metrics.h"
 
 #define SVC_DRAIN_SECONDS 10
 
@@ -104,7 +105,10 @@ static int on_request(struct mg_connection *conn)
     struct svc_req req;
 
     req_init(&req, conn, ctx);
+    svc_metrics_in_flight(1);
     int status = dispatch(&req);
+    svc_metrics_in_flight(-1);
+    svc_metrics_request(req.route, req.ri->request_method, req.status, cf_mono_ms() - req.start_ms);
     log_request(&req);
     req_free(&req);
     return status > 0 && status < 1000 ? status : 500;

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_crypto.h"
 #include "cf_json.h"
+#include "cf_mem.h"
 #include "cf_str.h"
 #include "db_credentials.h"
 #include "db_services.h"
 #include "svc_api.h"
+#include "svc_metrics.h"
 #include "svc_repr.h"
 #include "svc_validate.h"
 
@@ -67,60 +70,211 @@ out:
     return svc_finish(req, &res);
 }
 
-/* The mapped credentials of a service, expanded; pairs opened when with_pairs (disabled
- * credentials never). */
-static int expand_credentials(struct svc_req *req, struct svc_result *res, struct db_conn *c,
-                              const char *id, bool with_pairs, json_t **out)
+/* Opens the pairs of one mapped credential into its object (a disabled credential keeps its
+ * keys and never delivers values: the kill switch). */
+static int expand_one(struct svc_req *req, struct svc_result *res, const json_t *row,
+                      const struct db_sealed *sealed, bool with_pairs, json_t **out)
 {
-    struct db_sealed *sealed = NULL;
-    json_t *rows = NULL;
-    size_t n = 0;
-    int r = db_credentials_of_service(c, id, &rows, &sealed, &n);
+    json_t *pairs = NULL;
+    int r;
 
     *out = NULL;
-    if (r != 0)
-        return svc_fail_err(res, r);
-    json_t *creds = json_array();
-    for (size_t i = 0; i < n && r == 0; i++) {
-        const json_t *row = json_array_get(rows, i);
-        json_t *pairs = NULL;
-        if (with_pairs && json_is_true(json_object_get(row, "enabled")) &&
-            (r = svc_open_pairs(req->ctx, cf_json_str(row, "id"),
-                                json_integer_value(json_object_get(row, "revision")), &sealed[i],
-                                &pairs)) != 0) {
-            r = svc_fail(res, svc_open_error(r), NULL);
-            break;
-        }
-        json_array_append_new(creds, svc_credential_repr(row, pairs, NULL, false));
+    if (with_pairs && json_is_true(json_object_get(row, "enabled")) &&
+        (r = svc_open_pairs(req->ctx, cf_json_str(row, "id"),
+                            json_integer_value(json_object_get(row, "revision")), sealed,
+                            &pairs)) != 0)
+        return svc_fail(res, svc_open_error(r), NULL);
+    *out = svc_credential_repr(row, pairs, NULL, false);
+    return 0;
+}
+
+/* The mapped credentials of a service as loaded by db_credentials_of_service(). */
+struct mapped {
+    json_t *rows;
+    struct db_sealed *sealed;
+    size_t n;
+};
+
+static void mapped_free(struct mapped *m)
+{
+    json_decref(m->rows);
+    db_sealed_array_free(m->sealed, m->n);
+    *m = (struct mapped){ 0 };
+}
+
+static int load_mapped(struct svc_result *res, struct db_conn *c, const char *id, struct mapped *m)
+{
+    int r = db_credentials_of_service(c, id, &m->rows, &m->sealed, &m->n);
+    return r != 0 ? svc_fail_err(res, r) : 0;
+}
+
+/* Expands every mapped credential; one that does not open fails all: no partial bundle. */
+static int expand_mapped(struct svc_req *req, struct svc_result *res, const struct mapped *m,
+                         bool with_pairs, json_t **out)
+{
+    json_t *creds = json_array(), *one;
+    int r = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < m->n && r == 0; i++) {
+        r = expand_one(req, res, json_array_get(m->rows, i), &m->sealed[i], with_pairs, &one);
+        if (r == 0)
+            json_array_append_new(creds, one);
     }
-    db_sealed_array_free(sealed, n);
-    json_decref(rows);
     if (r != 0) {
-        json_decref(creds); /* no partial bundle: opened pairs go through the zeroing free */
+        json_decref(creds); /* opened pairs go through the zeroing free */
         return r;
     }
     *out = creds;
     return 0;
 }
 
-/* GET /v1/services/{id} */
+static int expand_credentials(struct svc_req *req, struct svc_result *res, struct db_conn *c,
+                              const char *id, bool with_pairs, json_t **out)
+{
+    struct mapped m = { 0 };
+    int r = load_mapped(res, c, id, &m);
+    if (r == 0)
+        r = expand_mapped(req, res, &m, with_pairs, out);
+    mapped_free(&m);
+    return r;
+}
+
+/* Who may read what (API.md 2.5), checked before any lookup: a service its own service, an
+ * auditor the metadata form, an admin everything. */
+static int bundle_acl(struct svc_req *req, struct svc_result *res, bool metadata_only)
+{
+    switch (req->who.role) {
+    case AUTH_ROLE_ADMIN:
+        return 0;
+    case AUTH_ROLE_SERVICE:
+        if (strcmp(req->who.name, path_id(req)) == 0)
+            return 0;
+        break;
+    case AUTH_ROLE_AUDITOR:
+        if (metadata_only)
+            return 0;
+        break;
+    case AUTH_ROLE_NONE:
+        break;
+    }
+    return svc_require_admin(req, res, path_id(req)); /* fails: 403 forbidden */
+}
+
+/* Appends "<id>:<revision>\n" for each mapped credential in ascending id order. */
+static int etag_credentials(const struct mapped *m, struct cf_buf *b)
+{
+    size_t *order = cf_xcalloc(m->n + 1, sizeof(*order));
+    int r = 0;
+
+    for (size_t i = 0; i < m->n; i++) { /* insertion sort: at most 100 credentials */
+        const char *id = cf_json_str(json_array_get(m->rows, i), "id");
+        size_t j = i;
+        for (; j > 0 && strcmp(cf_json_str(json_array_get(m->rows, order[j - 1]), "id"), id) > 0;
+             j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (size_t i = 0; i < m->n && r == 0; i++) {
+        const json_t *row = json_array_get(m->rows, order[i]);
+        r = cf_buf_printf(b, "%s:%lld\n", cf_json_str(row, "id"),
+                          (long long)json_integer_value(json_object_get(row, "revision")));
+    }
+    free(order);
+    return r;
+}
+
+/* The bundle's strong ETag (API.md 8.3): the first 32 hex of a SHA-256 over its identity. */
+static int bundle_etag(const json_t *service, const struct mapped *m, bool metadata_only,
+                       const json_t *perms, char out[36])
+{
+    struct cf_buf b = { 0 };
+    char hex[CF_SHA256_HEX_LEN + 1];
+    int r = cf_buf_printf(
+        &b, "coffer-bundle-v1\n%s\n%lld\n%s\nm=%d,g=%d,u=%d\n", cf_json_str(service, "id"),
+        (long long)json_integer_value(json_object_get(service, "revision")),
+        metadata_only ? "metadata" : "full", json_is_true(json_object_get(perms, "metadata")),
+        json_is_true(json_object_get(perms, "get")),
+        json_is_true(json_object_get(perms, "update")));
+
+    if (r == 0)
+        r = etag_credentials(m, &b);
+    if (r == 0)
+        r = cf_sha256_hex(b.data, b.len, hex);
+    if (r == 0)
+        r = cf_fmt(out, 36, "\"%.32s\"", hex);
+    cf_buf_free(&b);
+    return r;
+}
+
+/* True if If-None-Match names etag (a list of tags, W/ ignored, or *). */
+static bool etag_matches(const char *inm, const char *etag)
+{
+    size_t elen = strlen(etag);
+
+    while (inm != NULL && *inm != '\0') {
+        while (*inm == ' ' || *inm == ',')
+            inm++;
+        if (*inm == '*')
+            return true;
+        if (strncmp(inm, "W/", 2) == 0)
+            inm += 2;
+        if (strncmp(inm, etag, elen) == 0 &&
+            (inm[elen] == '\0' || inm[elen] == ',' || inm[elen] == ' '))
+            return true;
+        inm = strchr(inm, ',');
+    }
+    return false;
+}
+
+/* The bundle of a loaded service, or 304 when the caller has it already. */
+static void answer_bundle(struct svc_req *req, struct svc_result *res, const json_t *service,
+                          const struct mapped *m, bool metadata_only)
+{
+    bool admin = svc_is_admin(req), svc = req->who.role == AUTH_ROLE_SERVICE;
+    json_t *perms = svc_perms(true, admin || svc, admin, false, false);
+    json_t *creds = NULL;
+    char etag[36];
+
+    if (bundle_etag(service, m, metadata_only, perms, etag) != 0) {
+        (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL);
+        json_decref(perms);
+        return;
+    }
+    svc_add_header(req, "ETag", etag);
+    svc_add_header(req, "Vary", "Authorization, X-Auth-From, X-Auth-Token");
+    if (etag_matches(svc_header(req, "If-None-Match"), etag)) {
+        res->status = 304; /* no KMS call, no decryption */
+        res->not_modified = true;
+        svc_metrics_bundle(304);
+        json_decref(perms);
+        return;
+    }
+    if (expand_mapped(req, res, m, !metadata_only, &creds) != 0) {
+        json_decref(perms);
+        req->nhdr = 0; /* no ETag on a failure */
+        return;
+    }
+    svc_ok(res, svc_service_repr(service, creds, perms));
+    svc_metrics_bundle(200);
+}
+
+/* GET /v1/services/{id}: authenticate (done), authorise, 404, disabled, ETag, open. */
 int svc_h_service_get(struct svc_req *req)
 {
     struct svc_result res = { .action = "service.get_metadata" };
+    struct mapped m = { 0 };
     struct db_conn *c = NULL;
-    json_t *row = NULL, *creds = NULL;
+    json_t *row = NULL;
     bool metadata_only = false;
     int r;
 
-    if (svc_require_reader(req, &res, path_id(req)) != 0 ||
-        svc_query_bool(req, &res, "metadata_only", false, &metadata_only) != 0)
+    if (svc_query_bool(req, &res, "metadata_only", false, &metadata_only) != 0)
         goto out;
-    bool admin = svc_is_admin(req);
-    if (!metadata_only) {
+    if (!metadata_only)
         res.action = "service.get";
-        if (svc_require_admin(req, &res, path_id(req)) != 0)
-            goto out;
-    }
+    if (bundle_acl(req, &res, metadata_only) != 0)
+        goto out;
     if (!svc_service_id_valid(path_id(req))) {
         (void)svc_fail(&res, SVC_NOT_FOUND, "service not found");
         goto out;
@@ -133,10 +287,18 @@ int svc_h_service_get(struct svc_req *req)
         goto out;
     }
     svc_result_revision(&res, json_integer_value(json_object_get(row, "revision")));
-    if (expand_credentials(req, &res, c, path_id(req), !metadata_only, &creds) == 0)
-        svc_ok(&res, svc_service_repr(row, creds, svc_perms(true, admin, admin, false, false)));
+    if (req->who.role == AUTH_ROLE_SERVICE && !json_is_true(json_object_get(row, "enabled"))) {
+        (void)svc_fail(&res, SVC_SERVICE_DISABLED, NULL);
+        goto out;
+    }
+    if (load_mapped(&res, c, path_id(req), &m) != 0)
+        goto out;
+    db_release(req->ctx->pool, c);
+    c = NULL; /* opening the pairs needs no connection */
+    answer_bundle(req, &res, row, &m, metadata_only);
 out:
     db_release(req->ctx->pool, c);
+    mapped_free(&m);
     json_decref(row);
     return svc_finish(req, &res);
 }
