@@ -77,7 +77,9 @@ int auth_new(struct db_pool *pool, struct kms_client *kms, const struct cf_confi
     keyset_parse(cfg->user_auth_key, &a->user_keys);
     pthread_mutex_init(&a->key_lock, NULL);
     atomic_store(&a->now, wall_seconds);
-    if ((r = auth_cache_new(AUTH_CACHE_ENTRIES, &a->tokens)) != 0) {
+    if ((r = auth_cache_new(AUTH_CACHE_ENTRIES, &a->tokens)) != 0 ||
+        (r = cf_lru_new(AUTH_CACHE_ENTRIES, sizeof(struct auth_principal), &a->api_tokens)) != 0 ||
+        (r = cf_lru_new(AUTH_CACHE_ENTRIES, sizeof(struct auth_role_entry), &a->roles)) != 0) {
         auth_free(a);
         return r;
     }
@@ -93,6 +95,8 @@ void auth_free(struct auth *a)
     keyset_free(&a->user_keys);
     pthread_mutex_destroy(&a->key_lock);
     auth_cache_free(a->tokens);
+    cf_lru_free(a->api_tokens);
+    cf_lru_free(a->roles);
     free(a->to);
     free(a);
 }
@@ -100,6 +104,20 @@ void auth_free(struct auth *a)
 void auth_set_clock(struct auth *a, int64_t (*now)(void))
 {
     atomic_store(&a->now, now != NULL ? now : wall_seconds);
+}
+
+void auth_forget(struct auth *a, const char *payload)
+{
+    uint8_t key[CF_SHA256_LEN];
+
+    if (payload == NULL || strncmp(payload, "token:", 6) == 0)
+        cf_lru_clear(a->api_tokens); /* revocations are rare: drop them all */
+    if (payload == NULL) {
+        cf_lru_clear(a->roles);
+    } else if (strncmp(payload, "principal:", 10) == 0 &&
+               cf_sha256(payload + 10, strlen(payload + 10), key) == 0) {
+        cf_lru_remove(a->roles, key);
+    }
 }
 
 void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses)
@@ -189,46 +207,68 @@ out:
     return r;
 }
 
-/* Bearer: a coffer API token. Unknown, expired and revoked tokens all fail the same way. */
-static int auth_bearer(struct auth *a, const char *token, struct auth_principal *who,
-                       struct auth_failure *why)
+/* The principal of a token row, or CF_EAUTH for one that is revoked, expired or odd. */
+static int token_principal(const struct db_token *t, struct auth_principal *who)
+{
+    if (t->revoked_at_us != 0 || t->expires_at_us <= cf_now_us() ||
+        auth_role_parse(t->role, &who->role) != 0 ||
+        cf_fmt(who->name, sizeof(who->name), "%s", t->name) != 0 ||
+        cf_fmt(who->actor, sizeof(who->actor), "token:%s", t->name) != 0 ||
+        cf_fmt(who->token_id, sizeof(who->token_id), "%s", t->id) != 0)
+        return CF_EAUTH;
+    who->type = AUTH_ACTOR_TOKEN;
+    return 0;
+}
+
+/* Looks a token up in the database (and notes its use); caches what it proves. */
+static int bearer_lookup(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
+                         struct auth_principal *who, struct auth_failure *why)
 {
     char sha[CF_SHA256_HEX_LEN + 1];
     struct db_token t;
     struct db_conn *c = NULL;
-    int r = CF_EAUTH;
+    int r;
 
-    why->reason = "api_token_invalid";
-    if (!auth_token_well_formed(token))
-        return CF_EAUTH;
-    if (cf_sha256_hex(token, strlen(token), sha) != 0)
+    if (cf_hex_encode(digest, CF_SHA256_LEN, sha, sizeof(sha)) != 0)
         return CF_EAUTH;
     why->reason = "database_unavailable";
     if ((r = db_acquire(a->pool, &c)) != 0)
-        goto out;
+        return r;
     r = db_token_find_by_hash(c, sha, &t);
     if (r == 0 || r == CF_ENOTFOUND)
         why->reason = "api_token_invalid";
-    if (r == CF_ENOTFOUND || (r == 0 && (t.revoked_at_us != 0 || t.expires_at_us <= cf_now_us())))
+    if (r == CF_ENOTFOUND || (r == 0 && token_principal(&t, who) != 0))
         r = CF_EAUTH;
-    if (r != 0)
-        goto out;
-    int tr = db_token_touch(c, t.id);
-    if (tr != 0) /* last_used_at is informational: a failed update does not deny */
+    if (r == 0 && db_token_touch(c, t.id) != 0) /* informational: a failure does not deny */
         cf_log(CF_LOG_WARN, "token last_used_at not updated", "{s:s}", "token_id", t.id);
-    if (auth_role_parse(t.role, &who->role) != 0 ||
-        cf_fmt(who->name, sizeof(who->name), "%s", t.name) != 0 ||
-        cf_fmt(who->actor, sizeof(who->actor), "token:%s", t.name) != 0 ||
-        cf_fmt(who->token_id, sizeof(who->token_id), "%s", t.id) != 0) {
-        r = CF_EAUTH;
-        goto out;
-    }
-    who->type = AUTH_ACTOR_TOKEN;
-    why->reason = "ok";
-    r = 0;
-out:
     db_release(a->pool, c);
-    OPENSSL_cleanse(sha, sizeof(sha));
+    if (r == 0) {
+        int64_t now_ms = cf_now_us() / 1000, exp_ms = t.expires_at_us / 1000;
+        cf_lru_put(a->api_tokens, digest, who,
+                   exp_ms < now_ms + AUTH_STALE_MS ? exp_ms : now_ms + AUTH_STALE_MS);
+    }
+    return r;
+}
+
+/* Bearer: a coffer API token. Unknown, expired and revoked tokens all fail the same way. */
+static int auth_bearer(struct auth *a, const char *token, struct auth_principal *who,
+                       struct auth_failure *why)
+{
+    uint8_t digest[CF_SHA256_LEN];
+    int r;
+
+    why->reason = "api_token_invalid";
+    if (!auth_token_well_formed(token) || cf_sha256(token, strlen(token), digest) != 0)
+        return CF_EAUTH;
+    if (cf_lru_get(a->api_tokens, digest, cf_now_us() / 1000, who) == 0) {
+        who->cache_hit = true;
+        r = 0;
+    } else {
+        r = bearer_lookup(a, digest, who, why);
+    }
+    OPENSSL_cleanse(digest, sizeof(digest));
+    if (r == 0)
+        why->reason = "ok";
     return r;
 }
 

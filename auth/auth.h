@@ -80,6 +80,11 @@ CF_MUST_CHECK int auth_resolve_keys(struct auth *a);
 /* For tests: the clock of token windows (epoch seconds); NULL restores the wall clock. */
 void auth_set_clock(struct auth *a, int64_t (*now)(void));
 
+/* Drops what a change notification says changed ("token:<id>" -> every cached API token,
+ * "principal:<name>" -> that role); NULL drops everything (notifications may have been
+ * missed). Thread-safe. */
+void auth_forget(struct auth *a, const char *payload);
+
 /* The kmsauth token cache's entries, hits and misses. */
 void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses);
 

@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "auth_cache.h"
+#include "cf_lru.h"
 #include "kms.h"
 
 /* The configured auth keys of one user type, and their ARNs once resolved. */
@@ -25,8 +26,10 @@ struct auth {
     char *to;               /* COFFER_AUTH_CONTEXT */
     int64_t max_lifetime_s; /* COFFER_KMSAUTH_MAX_LIFETIME in seconds */
     struct auth_keyset service_keys, user_keys;
-    pthread_mutex_t key_lock; /* guards the keysets' arns and resolved */
-    struct auth_cache *tokens;
+    pthread_mutex_t key_lock;       /* guards the keysets' arns and resolved */
+    struct auth_cache *tokens;      /* kmsauth tokens */
+    struct cf_lru *api_tokens;      /* SHA-256 of an API token -> its principal, 10 s at most */
+    struct cf_lru *roles;           /* SHA-256 of a principal name -> its role, 10 s at most */
     _Atomic(int64_t (*)(void)) now; /* epoch seconds; tests may replace it */
 };
 
@@ -34,6 +37,16 @@ struct auth {
  * set, or CF_EUNAVAIL when KMS or the database cannot be reached. */
 CF_MUST_CHECK int auth_kmsauth(struct auth *a, const char *username, const char *token,
                                struct auth_principal *who, struct auth_failure *why);
+
+/* How long a cached API token or role may be used without a change notification: a lost
+ * notification delays a revocation by at most this long (API.md 8.1). */
+#define AUTH_STALE_MS 10000
+
+/* What the role cache holds for a name. */
+struct auth_role_entry {
+    bool present; /* false: no such principal */
+    enum auth_role role;
+};
 
 /* Parses "20250214T152441Z" (exactly 16 characters, UTC) into epoch seconds. */
 CF_MUST_CHECK int auth_parse_token_time(const char *s, int64_t *out);

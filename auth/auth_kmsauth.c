@@ -243,13 +243,36 @@ out:
     return r;
 }
 
+/* The role of a person: from the role cache, else the principals table (then cached). */
+static int role_of(struct auth *a, const char *name, struct auth_role_entry *out)
+{
+    uint8_t key[CF_SHA256_LEN];
+    char role[16] = "";
+    struct db_conn *c = NULL;
+    int r;
+
+    *out = (struct auth_role_entry){ 0 };
+    if (cf_sha256(name, strlen(name), key) != 0)
+        return CF_EAUTH;
+    int64_t now_ms = cf_now_us() / 1000;
+    if (cf_lru_get(a->roles, key, now_ms, out) == 0)
+        return 0;
+    if ((r = db_acquire(a->pool, &c)) != 0)
+        return CF_EUNAVAIL;
+    r = db_principal_role(c, name, role, sizeof(role));
+    db_release(a->pool, c);
+    if (r != 0 && r != CF_ENOTFOUND)
+        return CF_EUNAVAIL;
+    out->present = r == 0 && auth_role_parse(role, &out->role) == 0;
+    cf_lru_put(a->roles, key, out, now_ms + AUTH_STALE_MS);
+    return 0;
+}
+
 /* Who the token names: a service is itself; a person has the role an admin gave them. */
 static int principal_of(struct auth *a, const struct auth_token_info *info,
                         struct auth_principal *who, struct auth_failure *why)
 {
-    char role[16] = "";
-    struct db_conn *c = NULL;
-    int r;
+    struct auth_role_entry role;
 
     who->type = (enum auth_actor_type)info->user_type;
     memcpy(who->name, info->from, sizeof(info->from));
@@ -260,18 +283,10 @@ static int principal_of(struct auth *a, const struct auth_token_info *info,
         return 0;
     }
     why->reason = "database_unavailable";
-    if ((r = db_acquire(a->pool, &c)) != 0)
+    if (role_of(a, info->from, &role) != 0)
         return CF_EUNAVAIL;
-    r = db_principal_role(c, info->from, role, sizeof(role));
-    db_release(a->pool, c);
-    if (r == CF_ENOTFOUND) {
-        who->role = AUTH_ROLE_NONE; /* authenticated, but nobody gave them a role: 403 */
-        return 0;
-    }
-    if (r != 0)
-        return CF_EUNAVAIL;
-    if (auth_role_parse(role, &who->role) != 0)
-        who->role = AUTH_ROLE_NONE;
+    /* a person nobody gave a role is authenticated but allowed nothing: 403 */
+    who->role = role.present ? role.role : AUTH_ROLE_NONE;
     return 0;
 }
 

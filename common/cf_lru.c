@@ -163,6 +163,17 @@ void cf_lru_put(struct cf_lru *m, const uint8_t key[CF_LRU_KEY_LEN], const void 
     pthread_mutex_unlock(&m->lock);
 }
 
+void cf_lru_remove(struct cf_lru *m, const uint8_t key[CF_LRU_KEY_LEN])
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    struct entry *e = find(m, key);
+    if (e != NULL)
+        remove_entry(m, e);
+    pthread_mutex_unlock(&m->lock);
+}
+
 void cf_lru_clear(struct cf_lru *m)
 {
     if (m == NULL)

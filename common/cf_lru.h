@@ -41,6 +41,9 @@ CF_MUST_CHECK int cf_lru_get(struct cf_lru *m, const uint8_t key[CF_LRU_KEY_LEN]
 void cf_lru_put(struct cf_lru *m, const uint8_t key[CF_LRU_KEY_LEN], const void *value,
                 int64_t expires_at);
 
+/* Removes (and cleanses) the entry of key, if any. */
+void cf_lru_remove(struct cf_lru *m, const uint8_t key[CF_LRU_KEY_LEN]);
+
 /* Removes (and cleanses) every entry. */
 void cf_lru_clear(struct cf_lru *m);
 

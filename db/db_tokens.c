@@ -93,3 +93,78 @@ int db_token_touch(struct db_conn *c, const char *id)
     PQclear(res);
     return r;
 }
+
+#define TOKEN_JSON(t)                                                                                                        \
+    "json_build_object('id', " t ".id, 'name', " t ".name, 'role', " t                                                       \
+    ".role, 'created_at', " DB_TS(                                                                                           \
+        t                                                                                                                    \
+        ".created_at") ", 'created_by', " t                                                                                  \
+                       ".created_by, 'expires_at', " DB_TS(t ".expires_at") ", "                                             \
+                                                                            "'last_used_at',"                                \
+                                                                            " " DB_TS(t ".last_"                             \
+                                                                                        "used_at") ", 'revoked_at', " DB_TS( \
+                                                                                t                                            \
+                                                                                ".revoked_at") ","                           \
+                                                                                               " "                           \
+                                                                                               "'"                           \
+                                                                                               "r"                           \
+                                                                                               "e"                           \
+                                                                                               "v"                           \
+                                                                                               "o"                           \
+                                                                                               "k"                           \
+                                                                                               "e"                           \
+                                                                                               "d"                           \
+                                                                                               "_"                           \
+                                                                                               "b"                           \
+                                                                                               "y"                           \
+                                                                                               "'"                           \
+                                                                                               ","                           \
+                                                                                               " " t                         \
+                                                                                               "."                           \
+                                                                                               "r"                           \
+                                                                                               "e"                           \
+                                                                                               "v"                           \
+                                                                                               "o"                           \
+                                                                                               "k"                           \
+                                                                                               "e"                           \
+                                                                                               "d"                           \
+                                                                                               "_"                           \
+                                                                                               "b"                           \
+                                                                                               "y"                           \
+                                                                                               ")"
+
+int db_token_get_json(struct db_conn *c, const char *id, json_t **row_out)
+{
+    static const struct db_stmt q = {
+        "token_get_json", "SELECT " TOKEN_JSON("t") "::text FROM api_tokens t WHERE t.id = $1", 1
+    };
+    const char *params[] = { id };
+    return db_exec_json(c, &q, params, NULL, NULL, row_out);
+}
+
+int db_token_list(struct db_conn *c, bool include_revoked, json_t **rows_out)
+{
+    static const struct db_stmt q = {
+        "token_list",
+        "SELECT coalesce(json_agg(" TOKEN_JSON(
+            "t") " ORDER BY t.created_at DESC, t.id), '[]')"
+                 "::text FROM api_tokens t"
+                 " WHERE $1::boolean OR (t.revoked_at IS NULL AND t.expires_at > now())",
+        1
+    };
+    const char *params[] = { include_revoked ? "true" : "false" };
+    return db_exec_json(c, &q, params, NULL, NULL, rows_out);
+}
+
+int db_token_revoke(struct db_conn *c, const char *id, const char *actor, json_t **row_out)
+{
+    static const struct db_stmt q = {
+        "token_revoke",
+        "UPDATE api_tokens AS t SET revoked_at = coalesce(t.revoked_at, now()),"
+        " revoked_by = coalesce(t.revoked_by, $2) WHERE t.id = $1"
+        " RETURNING " TOKEN_JSON("t") "::text",
+        2
+    };
+    const char *params[] = { id, actor };
+    return db_exec_json(c, &q, params, NULL, NULL, row_out);
+}

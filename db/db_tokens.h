@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cf_crypto.h"
 #include "cf_err.h"
 #include "db.h"
@@ -39,6 +41,18 @@ CF_MUST_CHECK int db_token_insert(struct db_conn *c, struct db_token *t,
 CF_MUST_CHECK int db_token_find_by_hash(struct db_conn *c,
                                         const char sha256_hex[CF_SHA256_HEX_LEN + 1],
                                         struct db_token *out);
+
+/* A token's public row as JSON: id, name, role, created_at, created_by, expires_at,
+ * last_used_at, revoked_at, revoked_by. CF_ENOTFOUND if absent. */
+CF_MUST_CHECK int db_token_get_json(struct db_conn *c, const char *id, json_t **row_out);
+
+/* Tokens newest first: active ones (not revoked, not expired), or all of them. */
+CF_MUST_CHECK int db_token_list(struct db_conn *c, bool include_revoked, json_t **rows_out);
+
+/* Revokes a token (a second revocation keeps the first's time and actor) and returns its row.
+ * CF_ENOTFOUND if absent. */
+CF_MUST_CHECK int db_token_revoke(struct db_conn *c, const char *id, const char *actor,
+                                  json_t **row_out);
 
 /* Sets last_used_at = now() unless it was set less than a minute ago. */
 CF_MUST_CHECK int db_token_touch(struct db_conn *c, const char *id);

@@ -131,6 +131,19 @@ There is no PyPI on these machines: use a machine image that has moto preinstall
   echo "$m"
 }
 
+# find_moto_python MOTO: prints a python3 that can import boto3 (moto's own), for the tests
+# that speak to KMS as the official Python clients do; fails clearly without one.
+find_moto_python() {
+  local p
+  for p in "$(dirname "$1")/python3" "${PYENV_ROOT:-$HOME/.pyenv}/shims/python3" python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import boto3, requests' 2>/dev/null; then
+      command -v "$p"
+      return 0
+    fi
+  done
+  die "no python3 with boto3 and requests (moto's dependencies) was found next to $1"
+}
+
 # wait_port PORT SECONDS PID: waits until PORT accepts, failing early if PID died.
 wait_port() {
   local port=$1 secs=$2 pid=$3 i

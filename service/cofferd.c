@@ -19,6 +19,7 @@
 #include "db.h"
 #include "svc.h"
 #include "svc_cmd.h"
+#include "svc_listen.h"
 
 #ifndef COFFER_VERSION
 #define COFFER_VERSION "0.0.0"
@@ -109,6 +110,7 @@ static int check_database(const struct cf_config *cfg, struct svc_ctx *ctx)
 static int cmd_serve(const struct cf_config *cfg)
 {
     struct svc_ctx ctx = { .cfg = cfg };
+    struct svc_listener *listener = NULL;
     char err[512];
     int rc;
 
@@ -130,7 +132,12 @@ static int cmd_serve(const struct cf_config *cfg)
                NULL);
     if ((rc = check_database(cfg, &ctx)) != 0)
         goto out;
+    if (svc_listen_start(&ctx, &listener) != 0) {
+        rc = 1;
+        goto out;
+    }
     rc = svc_serve(&ctx);
+    svc_listen_stop(listener);
 out:
     auth_free(ctx.auth);
     db_pool_close(ctx.pool);

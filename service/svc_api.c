@@ -403,4 +403,10 @@ void svc_tx_end(struct svc_req *req, struct svc_result *res, struct db_conn *c, 
     else if (r == 0)
         req->audited = true; /* the row committed with the change */
     db_release(req->ctx->pool, c);
+    if (r == 0 && cr == 0) {
+        /* this node drops what changed at once; the others when the notification arrives */
+        char payload[300];
+        if (cf_fmt(payload, sizeof(payload), "%s:%s", kind, id) == 0)
+            auth_forget(req->ctx->auth, payload);
+    }
 }

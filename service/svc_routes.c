@@ -77,9 +77,9 @@ static const struct svc_route routes[] = {
     NOT_IMPL("GET", "/v1/jwks/public/{}"),
 
     /* coffer extensions (their own issues) */
-    NOT_IMPL("GET", "/v1/tokens"),
-    NOT_IMPL("POST", "/v1/tokens"),
-    NOT_IMPL("DELETE", "/v1/tokens/{}"),
+    { "GET", "/v1/tokens", svc_h_tokens_list, AUTH, "token.list", "token", -1 },
+    { "POST", "/v1/tokens", svc_h_token_create, AUTH, "token.create", "token", -1 },
+    { "DELETE", "/v1/tokens/{}", svc_h_token_revoke, AUTH, "token.revoke", "token", 2 },
     { "GET", "/v1/principals", svc_h_principals_list, AUTH, "principal.list", "principal", -1 },
     { "PUT", "/v1/principals/{}", svc_h_principal_set, AUTH, "principal.set", "principal", 2 },
     { "DELETE", "/v1/principals/{}", svc_h_principal_remove, AUTH, "principal.remove", "principal",

@@ -228,6 +228,21 @@ static void test_a_good_token_is_200_with_its_identity_and_audited(void **state)
     t_resp_free(&r);
 }
 
+struct refused {
+    struct fixture *f;
+    const char *header;
+};
+
+static bool is_refused(void *arg)
+{
+    struct refused *p = arg;
+    struct t_resp r;
+    get(p->f, "/v1/user/email", p->header, &r);
+    bool refused = r.status == 401;
+    t_resp_free(&r);
+    return refused;
+}
+
 static void test_expired_and_revoked_tokens_are_refused(void **state)
 {
     struct fixture *f = *state;
@@ -243,6 +258,11 @@ static void test_expired_and_revoked_tokens_are_refused(void **state)
              "UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - "
              "interval '1 second' WHERE name = 'short-lived'",
              NULL, 0);
+    /* cofferd caches tokens until a change notification (or 10 s): send the one a write
+     * through the API would send */
+    t_sql_ok(f->db.super_url, "SELECT pg_notify('coffer_changes', 'token:x')", NULL, 0);
+    struct refused probe = { f, hdr };
+    assert_true(t_wait_until(is_refused, &probe, 30));
     get(f, "/v1/user/email", hdr, &r);
     check_error(&r, 401, "authentication_failed", true);
     t_resp_free(&r);
@@ -252,7 +272,7 @@ static void test_expired_and_revoked_tokens_are_refused(void **state)
     t_sql_ok(f->db.super_url,
              "UPDATE api_tokens SET revoked_at = now(), revoked_by = 'test' WHERE name = "
              "'revoked-one'",
-             NULL, 0);
+             NULL, 0); /* never used before: nothing cached */
     get(f, "/v1/user/email", hdr, &r);
     check_error(&r, 401, "authentication_failed", true);
     audit_row(f, &r, row, sizeof(row));
@@ -296,6 +316,90 @@ static void test_other_credential_forms_fail_closed(void **state)
     t_resp_free(&r);
 }
 
+static json_t *send_json(struct fixture *f, const char *method, const char *path,
+                         const char *header, const char *body, long want)
+{
+    char url[256];
+    const char *h[] = { header, "Content-Type: application/json", NULL };
+    struct t_resp r;
+
+    snprintf(url, sizeof(url), "%s%s", f->d.base_url, path);
+    t_http(method, url, h, body, &r);
+    if (r.status != want)
+        fail_msg("%s %s: %ld, wanted %ld: %s", method, path, r.status, want, r.body.data);
+    json_t *v = body_json(&r);
+    t_resp_free(&r);
+    return v;
+}
+
+static void test_api_tokens_are_made_listed_and_revoked_by_admins_only(void **state)
+{
+    struct fixture *f = *state;
+    char bearer[96], path[64], row[256];
+    struct t_resp r;
+
+    json_t *made = send_json(f, "POST", "/v1/tokens", f->bearer_admin,
+                             "{\"name\": \"deploy-bot\", \"role\": \"auditor\", "
+                             "\"ttl_seconds\": 3600}",
+                             201);
+    const char *tok = json_string_value(json_object_get(made, "token"));
+    const char *id = json_string_value(json_object_get(made, "id"));
+    assert_int_equal(strlen(tok), 50);
+    assert_string_equal(json_string_value(json_object_get(made, "role")), "auditor");
+    assert_string_equal(json_string_value(json_object_get(made, "created_by")), "token:admin-1");
+    snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", tok);
+    snprintf(path, sizeof(path), "/v1/tokens/%s", id);
+    get(f, "/v1/user/email", bearer, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "token:deploy-bot"));
+    t_resp_free(&r);
+
+    /* the plaintext is stored nowhere and never listed */
+    json_t *list = send_json(f, "GET", "/v1/tokens", f->bearer_admin, NULL, 200);
+    char *text = json_dumps(list, 0);
+    assert_non_null(strstr(text, id));
+    assert_null(strstr(text, tok));
+    cf_json_free_str(text);
+    json_decref(list);
+    t_sql_ok(f->db.super_url, "SELECT count(*) FROM api_tokens WHERE name = 'deploy-bot'", row,
+             sizeof(row));
+    assert_string_equal(row, "1");
+
+    json_decref(send_json(f, "POST", "/v1/tokens", f->bearer_admin,
+                          "{\"name\": \"deploy-bot\", \"role\": \"admin\"}", 409));
+    json_decref(send_json(f, "POST", "/v1/tokens", f->bearer_auditor,
+                          "{\"name\": \"x\", \"role\": \"admin\"}", 403));
+    json_decref(send_json(f, "POST", "/v1/tokens", f->bearer_admin,
+                          "{\"name\": \"-bad\", \"role\": \"admin\"}", 400));
+    json_decref(send_json(f, "POST", "/v1/tokens", f->bearer_admin,
+                          "{\"name\": \"ok\", \"role\": \"root\"}", 400));
+    json_decref(send_json(f, "POST", "/v1/tokens", f->bearer_admin,
+                          "{\"name\": \"ok\", \"role\": \"admin\", \"ttl_seconds\": 5}", 400));
+
+    /* revoked: refused at once on this node; revoking again is harmless */
+    json_t *rev = send_json(f, "DELETE", path, f->bearer_admin, NULL, 200);
+    assert_true(json_is_string(json_object_get(rev, "revoked_at")));
+    assert_string_equal(json_string_value(json_object_get(rev, "revoked_by")), "token:admin-1");
+    json_decref(send_json(f, "DELETE", path, f->bearer_admin, NULL, 200));
+    get(f, "/v1/user/email", bearer, &r);
+    check_error(&r, 401, "authentication_failed", true);
+    t_resp_free(&r);
+    json_decref(
+        send_json(f, "DELETE", "/v1/tokens/tok_0000000000000000", f->bearer_admin, NULL, 404));
+    list = send_json(f, "GET", "/v1/tokens", f->bearer_admin, NULL, 200);
+    text = json_dumps(list, 0);
+    assert_null(strstr(text, id)); /* active tokens only by default */
+    cf_json_free_str(text);
+    json_decref(list);
+    list = send_json(f, "GET", "/v1/tokens?include_revoked=true", f->bearer_admin, NULL, 200);
+    text = json_dumps(list, 0);
+    assert_non_null(strstr(text, id));
+    cf_json_free_str(text);
+    json_decref(list);
+    json_decref(rev);
+    json_decref(made);
+}
+
 static void test_unimplemented_paths_answer_501_after_authentication(void **state)
 {
     struct fixture *f = *state;
@@ -305,7 +409,7 @@ static void test_unimplemented_paths_answer_501_after_authentication(void **stat
     get(f, "/v1/roles", NULL, &r);
     check_error(&r, 401, "unauthenticated", true);
     t_resp_free(&r);
-    get(f, "/v1/roles", f->bearer_admin, &r);
+    get(f, "/v1/value_generator", f->bearer_admin, &r);
     check_error(&r, 501, "not_implemented", true);
     audit_row(f, &r, row, sizeof(row));
     assert_string_equal(row, "token|token:admin-1|unsupported|error|not_implemented|1");
@@ -436,8 +540,7 @@ static void test_local_key_init_makes_a_private_file_once(void **state)
     t_key_file(path, sizeof(path));
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    char *const again[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", "init", path,
-                            NULL };
+    char *const again[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", "init", path, NULL };
     assert_int_equal(t_run(again, NULL, NULL), 1); /* never overwrites */
     char *const usage[] = { (char *)t_env("COFFER_TEST_COFFERD"), "local-key", NULL };
     assert_int_equal(t_run(usage, NULL, NULL), 2);
@@ -456,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_a_good_token_is_200_with_its_identity_and_audited),
         cmocka_unit_test(test_expired_and_revoked_tokens_are_refused),
         cmocka_unit_test(test_other_credential_forms_fail_closed),
+        cmocka_unit_test(test_api_tokens_are_made_listed_and_revoked_by_admins_only),
         cmocka_unit_test(test_unimplemented_paths_answer_501_after_authentication),
         cmocka_unit_test(test_client_config_reflects_the_callers_role),
         cmocka_unit_test(test_oversized_request_lines_and_headers_are_refused),
