@@ -100,6 +100,12 @@ static const struct setting settings[] = {
       "aws backend: attempts for a throttled, 5xx or failed KMS request (1 = no retry)" },
     { "COFFER_KMS_BACKOFF_BASE_MS", "--kms-backoff-base-ms", INT(kms_backoff_base_ms), "50", 1,
       10000, NULL, "aws backend: first retry waits up to this long (exponential, full jitter)" },
+    { "COFFER_AUDIT_BATCH_MAX", "--audit-batch-max", INT(audit_batch_max), "256", 1, 10000, NULL,
+      "access-log rows committed in one transaction at most (group commit)" },
+    { "COFFER_AUDIT_BATCH_WAIT_MS", "--audit-batch-wait-ms", INT(audit_batch_wait_ms), "0", 0, 1000,
+      NULL, "time a first access-log row waits for others to share its commit (0: none)" },
+    { "COFFER_AUDIT_TIMEOUT_MS", "--audit-timeout-ms", INT(audit_timeout_ms), "5000", 10, 600000,
+      NULL, "longest wait for a request's access-log row; then 503 audit_unavailable" },
     { "COFFER_KMS_BACKOFF_MAX_MS", "--kms-backoff-max-ms", INT(kms_backoff_max_ms), "2000", 1,
       60000, NULL, "aws backend: no retry waits longer than this" },
 };

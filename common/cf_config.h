@@ -42,6 +42,9 @@ struct cf_config {
     int64_t kms_max_attempts;
     int64_t kms_backoff_base_ms;
     int64_t kms_backoff_max_ms;
+    int64_t audit_batch_max;
+    int64_t audit_batch_wait_ms;
+    int64_t audit_timeout_ms;
 };
 
 /* The master key for GenerateDataKey: COFFER_KMS_MASTER_KEY, or alias/coffer-master for the

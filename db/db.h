@@ -50,6 +50,11 @@ CF_MUST_CHECK int db_tx_begin(struct db_conn *conn);
 /* COMMIT if r == 0, else ROLLBACK. Returns r if it was an error, else the COMMIT's result. */
 CF_MUST_CHECK int db_tx_end(struct db_conn *conn, int r);
 
+/* Takes the catalog write lock until the transaction ends: every write of credentials,
+ * services, mappings, tokens and principals holds it, so name checks, key-conflict checks and
+ * the writes they guard never interleave (writes are rare; reads never take it). */
+CF_MUST_CHECK int db_write_lock(struct db_conn *conn);
+
 /* SELECT 1: CF_EUNAVAIL if the connection does not answer. */
 CF_MUST_CHECK int db_ping(struct db_conn *conn);
 

@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include "cf_json.h"
 #include "cf_str.h"
 #include "db_internal.h"
 
@@ -76,5 +77,28 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
                              row->hash };
     r = db_exec(c, &q, params, NULL, NULL, &res);
     PQclear(res);
+    return r;
+}
+
+int db_audit_insert_batch(struct db_conn *c, const json_t *rows)
+{
+    static const struct db_stmt q = {
+        "audit_insert_batch",
+        "INSERT INTO audit_log (id, time, request_id, actor_type, actor, source_ip, action,"
+        " resource_type, resource_id, revision, result, reason, prev_hash, hash)"
+        " SELECT id, time, request_id, actor_type, actor, source_ip, action, resource_type,"
+        " resource_id, revision, result, reason, prev_hash, hash"
+        " FROM json_populate_recordset(NULL::audit_log, $1::json) ORDER BY id",
+        1
+    };
+    char *text = json_dumps(rows, JSON_COMPACT);
+    PGresult *res = NULL;
+
+    if (text == NULL)
+        return CF_EINVAL;
+    const char *params[] = { text };
+    int r = db_exec(c, &q, params, NULL, NULL, &res);
+    PQclear(res);
+    cf_json_free_str(text);
     return r;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cf_crypto.h"
 #include "cf_err.h"
 #include "cf_time.h"
@@ -43,6 +45,10 @@ CF_MUST_CHECK int db_audit_lock_head(struct db_conn *c, int64_t *head_id,
 /* Reads the chain head without locking it (readiness, verification). */
 CF_MUST_CHECK int db_audit_head(struct db_conn *c, int64_t *head_id,
                                 char head_hash[CF_SHA256_HEX_LEN + 1]);
+
+/* Inserts complete rows, in id order, in one statement: rows is a JSON array of objects with
+ * the audit_log columns (the group-commit writer's batch). */
+CF_MUST_CHECK int db_audit_insert_batch(struct db_conn *c, const json_t *rows);
 
 /* Inserts a complete row (the database refuses one that does not extend the head). */
 CF_MUST_CHECK int db_audit_insert(struct db_conn *c, const struct db_audit_row *row);

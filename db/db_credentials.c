@@ -93,7 +93,19 @@ int db_credential_get(struct db_conn *c, const char *id, bool for_update, json_t
     static const struct db_stmt plain = { "credential_get", GET_SQL, 1 };
     static const struct db_stmt locked = { "credential_get_locked", GET_SQL " FOR UPDATE OF c", 1 };
 #undef GET_SQL
+    static const struct db_stmt lock = { "credential_lock",
+                                         "SELECT 1 FROM credentials WHERE id = $1 FOR UPDATE", 1 };
     const char *params[] = { id };
+    PGresult *res = NULL;
+    int r;
+
+    /* Lock the row on its own first: a join re-checked after waiting for a lock would pair
+     * the new current row with its old revision and find nothing. */
+    if (for_update) {
+        if ((r = db_exec(c, &lock, params, NULL, NULL, &res)) != 0)
+            return r;
+        PQclear(res);
+    }
     return exec_row(c, for_update ? &locked : &plain, params, row_out, sealed_out);
 }
 

@@ -345,6 +345,16 @@ int db_tx_end(struct db_conn *conn, int r)
     return r;
 }
 
+int db_write_lock(struct db_conn *conn)
+{
+    static const struct db_stmt q = { "write_lock",
+                                      "SELECT pg_advisory_xact_lock(7166504716342845441)", 0 };
+    PGresult *res;
+    int r = db_exec(conn, &q, NULL, NULL, NULL, &res);
+    PQclear(res);
+    return r;
+}
+
 int db_ping(struct db_conn *conn)
 {
     static const struct db_stmt q = { "db_ping", "SELECT 1", 0 };

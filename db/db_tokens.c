@@ -94,44 +94,46 @@ int db_token_touch(struct db_conn *c, const char *id)
     return r;
 }
 
-#define TOKEN_JSON(t)                                                                                                        \
-    "json_build_object('id', " t ".id, 'name', " t ".name, 'role', " t                                                       \
-    ".role, 'created_at', " DB_TS(                                                                                           \
-        t                                                                                                                    \
-        ".created_at") ", 'created_by', " t                                                                                  \
-                       ".created_by, 'expires_at', " DB_TS(t ".expires_at") ", "                                             \
-                                                                            "'last_used_at',"                                \
-                                                                            " " DB_TS(t ".last_"                             \
-                                                                                        "used_at") ", 'revoked_at', " DB_TS( \
-                                                                                t                                            \
-                                                                                ".revoked_at") ","                           \
-                                                                                               " "                           \
-                                                                                               "'"                           \
-                                                                                               "r"                           \
-                                                                                               "e"                           \
-                                                                                               "v"                           \
-                                                                                               "o"                           \
-                                                                                               "k"                           \
-                                                                                               "e"                           \
-                                                                                               "d"                           \
-                                                                                               "_"                           \
-                                                                                               "b"                           \
-                                                                                               "y"                           \
-                                                                                               "'"                           \
-                                                                                               ","                           \
-                                                                                               " " t                         \
-                                                                                               "."                           \
-                                                                                               "r"                           \
-                                                                                               "e"                           \
-                                                                                               "v"                           \
-                                                                                               "o"                           \
-                                                                                               "k"                           \
-                                                                                               "e"                           \
-                                                                                               "d"                           \
-                                                                                               "_"                           \
-                                                                                               "b"                           \
-                                                                                               "y"                           \
-                                                                                               ")"
+#define TOKEN_JSON(t)                                                                              \
+    "json_build_object('id', " t ".id, 'name', " t ".name, 'role', " t                             \
+    ".role, 'created_at', " DB_TS(                                                                 \
+        t ".created_at") ", 'created_by', " t                                                      \
+                         ".created_by, 'expires_at', " DB_TS(                                      \
+                             t                                                                     \
+                             ".expires_at") ", "                                                   \
+                                            "'last_used_at',"                                      \
+                                            " " DB_TS(                                             \
+                                                t                                                  \
+                                                ".last_"                                           \
+                                                "used_at") ", 'revoked_at', " DB_TS(t ".revoked_"  \
+                                                                                      "at") ","    \
+                                                                                            " "    \
+                                                                                            "'"    \
+                                                                                            "r"    \
+                                                                                            "e"    \
+                                                                                            "v"    \
+                                                                                            "o"    \
+                                                                                            "k"    \
+                                                                                            "e"    \
+                                                                                            "d"    \
+                                                                                            "_"    \
+                                                                                            "b"    \
+                                                                                            "y"    \
+                                                                                            "'"    \
+                                                                                            ","    \
+                                                                                            " " t  \
+                                                                                            "."    \
+                                                                                            "r"    \
+                                                                                            "e"    \
+                                                                                            "v"    \
+                                                                                            "o"    \
+                                                                                            "k"    \
+                                                                                            "e"    \
+                                                                                            "d"    \
+                                                                                            "_"    \
+                                                                                            "b"    \
+                                                                                            "y"    \
+                                                                                            ")"
 
 int db_token_get_json(struct db_conn *c, const char *id, json_t **row_out)
 {

@@ -132,13 +132,17 @@ static int cmd_serve(const struct cf_config *cfg)
                NULL);
     if ((rc = check_database(cfg, &ctx)) != 0)
         goto out;
-    if (svc_listen_start(&ctx, &listener) != 0) {
+    if (audit_writer_start(cfg->database_url, (size_t)cfg->audit_batch_max,
+                           (int)cfg->audit_batch_wait_ms, (int)cfg->audit_timeout_ms,
+                           &ctx.audit) != 0 ||
+        svc_listen_start(&ctx, &listener) != 0) {
         rc = 1;
         goto out;
     }
     rc = svc_serve(&ctx);
     svc_listen_stop(listener);
 out:
+    audit_writer_stop(ctx.audit); /* after the drain: every answered request has its row */
     auth_free(ctx.auth);
     db_pool_close(ctx.pool);
     kms_dkcache_free(ctx.dkcache);

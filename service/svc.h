@@ -17,6 +17,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "audit_writer.h"
 #include "auth.h"
 #include "cf_config.h"
 #include "cf_err.h"
@@ -40,6 +41,7 @@ struct svc_ctx {
     struct kms_client *kms;
     struct kms_dkcache *dkcache; /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
     const char *master_key;      /* for GenerateDataKey */
+    struct audit_writer *audit;  /* group commit of access-log rows */
     atomic_bool stopping;
 };
 

@@ -63,6 +63,13 @@ static const char *result_of(int status)
     return status == 401 || status == 403 ? "denied" : "error";
 }
 
+int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev)
+{
+    if (ctx->audit != NULL)
+        return audit_writer_submit(ctx->audit, ev, NULL);
+    return audit_write(ctx->pool, ev, NULL);
+}
+
 void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
                      struct audit_event *ev)
 {
@@ -98,7 +105,7 @@ int svc_finish(struct svc_req *req, struct svc_result *res)
         (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL); /* a handler that decided nothing */
     if (!req->audited) {
         svc_audit_event(req, res, &ev);
-        if (audit_write(req->ctx->pool, &ev, NULL) != 0)
+        if (svc_audit_submit(req->ctx, &ev) != 0)
             (void)svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
         else
             req->audited = true;
@@ -374,8 +381,8 @@ int svc_tx_begin(struct svc_req *req, struct svc_result *res, struct db_conn **c
 
     if ((r = svc_conn(req, res, c)) != 0)
         return r;
-    if ((r = db_tx_begin(*c)) != 0) {
-        db_release(req->ctx->pool, *c);
+    if ((r = db_tx_begin(*c)) != 0 || (r = db_write_lock(*c)) != 0) {
+        db_release(req->ctx->pool, *c); /* a connection left in a transaction is dropped */
         *c = NULL;
         return svc_fail_err(res, r);
     }

@@ -47,6 +47,10 @@ void svc_result_revision(struct svc_result *res, int64_t revision);
  * Frees what res owns. Returns the status sent. */
 int svc_finish(struct svc_req *req, struct svc_result *res);
 
+/* Writes one access-log row through the group-commit writer (or, without one, in a
+ * transaction of its own) and waits for its commit. 0, or an error: fail closed. */
+CF_MUST_CHECK int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev);
+
 /* Fills ev for res, for writes that append the row inside their own transaction. The strings
  * point into req and res. After the commit, set req->audited. */
 void svc_audit_event(const struct svc_req *req, const struct svc_result *res,

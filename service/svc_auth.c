@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "cf_log.h"
 #include "svc.h"
+#include "svc_api.h"
 #include "svc_metrics.h"
 
 /* The route's resource id: the path segment it names, or NULL. */
@@ -45,7 +46,7 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
                req->request_id);
         return CF_EINTERNAL;
     }
-    int r = audit_write(req->ctx->pool, &ev, NULL);
+    int r = svc_audit_submit(req->ctx, &ev);
     if (r != 0)
         return CF_EUNAVAIL;
     req->audited = true;

@@ -195,11 +195,45 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy);
 }
 
+static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
+{
+    struct audit_writer_stats st = { 0 };
+    uint64_t acc = 0;
+
+    if (ctx->audit != NULL)
+        audit_writer_stats(ctx->audit, &st);
+    int r = cf_buf_printf(b,
+                          "# TYPE coffer_audit_events_total counter\n"
+                          "coffer_audit_events_total %llu\n"
+                          "# TYPE coffer_audit_write_failures_total counter\n"
+                          "coffer_audit_write_failures_total %llu\n"
+                          "# TYPE coffer_audit_head_id gauge\ncoffer_audit_head_id %lld\n"
+                          "# TYPE coffer_audit_batch_size histogram\n",
+                          (unsigned long long)st.rows, (unsigned long long)st.failures,
+                          (long long)st.head_id);
+    for (size_t i = 0; i < AUDIT_BATCH_BUCKETS && r == 0; i++) {
+        acc += st.batch_sizes[i];
+        if (i + 1 < AUDIT_BATCH_BUCKETS)
+            r = cf_buf_printf(b, "coffer_audit_batch_size_bucket{le=\"%zu\"} %llu\n",
+                              (size_t)1 << i, (unsigned long long)acc);
+    }
+    if (r == 0)
+        r = cf_buf_printf(b,
+                          "coffer_audit_batch_size_bucket{le=\"+Inf\"} %llu\n"
+                          "coffer_audit_batch_size_sum %llu\n"
+                          "coffer_audit_batch_size_count %llu\n",
+                          (unsigned long long)acc, (unsigned long long)st.rows,
+                          (unsigned long long)st.batches);
+    return r;
+}
+
 int svc_h_metrics(struct svc_req *req)
 {
     struct cf_buf b = { 0 };
     int r = print_misc(&b, req->ctx);
 
+    if (r == 0)
+        r = print_audit(&b, req->ctx);
     if (r == 0)
         r = print_http(&b);
     if (r == 0)
