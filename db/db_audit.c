@@ -102,3 +102,95 @@ int db_audit_insert_batch(struct db_conn *c, const json_t *rows)
     cf_json_free_str(text);
     return r;
 }
+
+#define AUDIT_ROW_JSON(t)                                                                          \
+    "json_build_object('id', " t                                                                   \
+    ".id, 'time', " DB_TS(t ".time") ", 'request_id', " t ".request_id, 'actor_type', " t          \
+                                     ".actor_type, 'actor', " t ".actor, 'source_ip', " t          \
+                                     ".source_ip, 'action', " t ".action, 'resource_type', " t     \
+                                     ".resource_type, 'resource_id', " t                           \
+                                     ".resource_id, 'revision', " t ".revision, 'result', " t      \
+                                     ".result, 'reason', " t ".reason, 'prev_hash', " t            \
+                                     ".prev_hash, 'hash', " t ".hash)"
+
+#define AUDIT_FILTERS                                                                              \
+    " WHERE ($1::timestamptz IS NULL OR a.time >= $1::timestamptz)"                                \
+    " AND ($2::timestamptz IS NULL OR a.time < $2::timestamptz)"                                   \
+    " AND ($3::text IS NULL OR a.actor = $3) AND ($4::text IS NULL OR a.actor_type = $4)"          \
+    " AND ($5::jsonb IS NULL OR a.action = ANY(" DB_TEXT_ARRAY(                                    \
+        "$5") "))"                                                                                 \
+              " AND ($6::text IS NULL OR a.resource_type = $6)"                                    \
+              " AND ($7::text IS NULL OR a.resource_id = $7) AND ($8::text IS NULL OR a.result = " \
+              "$8)"                                                                                \
+              " AND ($9::text IS NULL OR a.request_id = $9)"
+
+int db_audit_query(struct db_conn *c, const struct db_audit_filter *f, json_t **rows_out)
+{
+    /* Planned per call (unnamed statements): the filters that are NULL fold away and the
+     * index of the one that is given is used. */
+    static const char asc[] =
+        "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM ("
+        " SELECT a.id, " AUDIT_ROW_JSON("a") " AS j FROM audit_log a" AUDIT_FILTERS
+                                             " AND a.id > $10::bigint ORDER BY a.id"
+                                             " LIMIT $11::bigint) x";
+    static const char desc[] =
+        "SELECT coalesce(json_agg(x.j ORDER BY x.id DESC), '[]')::text"
+        " FROM (SELECT a.id, " AUDIT_ROW_JSON("a") " AS j FROM audit_log a" AUDIT_FILTERS
+                                                   " AND ($10::bigint = 0 OR a.id < $10::bigint)"
+                                                   " ORDER BY a.id DESC LIMIT $11::bigint) x";
+    char after[24], limit[24];
+
+    if (cf_fmt(after, sizeof(after), "%lld", (long long)f->after_id) != 0 ||
+        cf_fmt(limit, sizeof(limit), "%lld", (long long)f->limit) != 0)
+        return CF_EINVAL;
+    const char *params[] = { f->since,
+                             f->until,
+                             f->actor,
+                             f->actor_type,
+                             f->actions_json,
+                             f->resource_type,
+                             f->resource_id,
+                             f->result,
+                             f->request_id,
+                             after,
+                             limit };
+    return db_exec_json_once(c, f->ascending ? asc : desc, 11, params, rows_out);
+}
+
+int db_audit_range(struct db_conn *c, int64_t from_id, int64_t to_id, int64_t limit,
+                   json_t **rows_out)
+{
+    static const struct db_stmt q = {
+        "audit_range",
+        "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM (SELECT "
+        "a.id, " AUDIT_ROW_JSON("a") " AS j FROM audit_log a WHERE a.id BETWEEN $1::bigint AND"
+                                     " $2::bigint ORDER BY a.id LIMIT $3::bigint) x",
+        3
+    };
+    char from[24], to[24], lim[24];
+
+    if (cf_fmt(from, sizeof(from), "%lld", (long long)from_id) != 0 ||
+        cf_fmt(to, sizeof(to), "%lld", (long long)to_id) != 0 ||
+        cf_fmt(lim, sizeof(lim), "%lld", (long long)limit) != 0)
+        return CF_EINVAL;
+    const char *params[] = { from, to, lim };
+    return db_exec_json(c, &q, params, NULL, NULL, rows_out);
+}
+
+int db_audit_count_after(struct db_conn *c, int64_t id, int64_t *count_out)
+{
+    static const struct db_stmt q = { "audit_count_after",
+                                      "SELECT count(*) FROM audit_log WHERE id > $1::bigint", 1 };
+    char v[24];
+    PGresult *res = NULL;
+    int r;
+
+    if (cf_fmt(v, sizeof(v), "%lld", (long long)id) != 0)
+        return CF_EINVAL;
+    const char *params[] = { v };
+    if ((r = db_exec(c, &q, params, NULL, NULL, &res)) != 0)
+        return r;
+    r = db_get_i64(res, 0, 0, count_out);
+    PQclear(res);
+    return r;
+}

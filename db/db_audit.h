@@ -8,6 +8,7 @@
 #define DB_AUDIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -45,6 +46,34 @@ CF_MUST_CHECK int db_audit_lock_head(struct db_conn *c, int64_t *head_id,
 /* Reads the chain head without locking it (readiness, verification). */
 CF_MUST_CHECK int db_audit_head(struct db_conn *c, int64_t *head_id,
                                 char head_hash[CF_SHA256_HEX_LEN + 1]);
+
+/* Filters of the auditors' query (API.md 8.2); NULL members do not filter. */
+struct db_audit_filter {
+    const char *since; /* RFC 3339, inclusive */
+    const char *until; /* RFC 3339, exclusive */
+    const char *actor;
+    const char *actor_type;
+    const char *actions_json; /* a JSON array of action names */
+    const char *resource_type;
+    const char *resource_id;
+    const char *result;
+    const char *request_id;
+    bool ascending;   /* by id; default descending */
+    int64_t after_id; /* keyset: rows past this id in the order (0: from the start) */
+    int64_t limit;
+};
+
+/* Rows matching f, in its order, at most f->limit: a JSON array of rows with every field of
+ * API.md 8.2 (time formatted). */
+CF_MUST_CHECK int db_audit_query(struct db_conn *c, const struct db_audit_filter *f,
+                                 json_t **rows_out);
+
+/* Rows with from_id <= id <= to_id, ascending, at most limit (the verifier's pages). */
+CF_MUST_CHECK int db_audit_range(struct db_conn *c, int64_t from_id, int64_t to_id, int64_t limit,
+                                 json_t **rows_out);
+
+/* The number of rows with an id above id (rows past the head betray a forged tail). */
+CF_MUST_CHECK int db_audit_count_after(struct db_conn *c, int64_t id, int64_t *count_out);
 
 /* Inserts complete rows, in id order, in one statement: rows is a JSON array of objects with
  * the audit_log columns (the group-commit writer's batch). */

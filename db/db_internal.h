@@ -60,6 +60,11 @@ CF_MUST_CHECK int db_exec_json(struct db_conn *c, const struct db_stmt *st,
                                const char *const *params, const int *lengths, const int *formats,
                                json_t **out);
 
+/* Like db_exec_json() for a statement planned for this call alone (PQexecParams, text
+ * parameters): for queries whose optional filters a generic plan would serve badly. */
+CF_MUST_CHECK int db_exec_json_once(struct db_conn *c, const char *sql, int nparams,
+                                    const char *const *params, json_t **out);
+
 /* A bytea column in text format ("\x..."), decoded into a new buffer. */
 CF_MUST_CHECK int db_get_bytea(const PGresult *res, int row, int col, uint8_t **out, size_t *len);
 

@@ -385,6 +385,26 @@ int db_exec_json(struct db_conn *c, const struct db_stmt *st, const char *const 
     return r;
 }
 
+int db_exec_json_once(struct db_conn *c, const char *sql, int nparams, const char *const *params,
+                      json_t **out)
+{
+    json_error_t jerr;
+    int r = 0;
+
+    *out = NULL;
+    PGresult *res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = db_result_err(c, res, "db_exec_json_once");
+    } else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        r = CF_ENOTFOUND;
+    } else {
+        *out = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
+        r = *out != NULL ? 0 : CF_EDB;
+    }
+    PQclear(res);
+    return r;
+}
+
 int db_get_bytea(const PGresult *res, int row, int col, uint8_t **out, size_t *len)
 {
     const char *v = db_get(res, row, col);

@@ -37,6 +37,8 @@ static void usage(FILE *out)
                 "  local-key init PATH         create a key file for the local KMS backend (0600)\n"
                 "  principal set NAME --role admin|auditor | remove NAME | list\n"
                 "                              people who sign in with kmsauth user tokens\n"
+                "  audit verify [--from-id N] [--to-id N]\n"
+                "                              walk the access log's hash chain in the database\n"
                 "  --help, --version\n"
                 "\n",
                 out);
@@ -167,6 +169,8 @@ static int run(const struct cf_config *cfg, int argc, char **argv)
         return svc_cmd_local_key(argc, argv);
     if (strcmp(cmd, "principal") == 0)
         return svc_cmd_principal(cfg, argc, argv);
+    if (strcmp(cmd, "audit") == 0)
+        return svc_cmd_audit_verify(cfg, argc, argv);
     return svc_cmd_usage("unknown command '%s'", cmd);
 }
 

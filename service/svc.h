@@ -230,6 +230,8 @@ int svc_h_service_diff(struct svc_req *req);
 int svc_h_service_revisions(struct svc_req *req);
 int svc_h_principals_list(struct svc_req *req);
 int svc_h_tokens_list(struct svc_req *req);
+int svc_h_audit_events(struct svc_req *req);
+int svc_h_audit_verify(struct svc_req *req);
 int svc_h_token_create(struct svc_req *req);
 int svc_h_token_revoke(struct svc_req *req);
 int svc_h_principal_set(struct svc_req *req);

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "audit.h"
+#include "audit_verify.h"
 #include "auth.h"
 #include "cf_crypto.h"
 #include "cf_log.h"
@@ -217,4 +218,50 @@ out:
     db_disconnect(c);
     OPENSSL_cleanse(token, sizeof(token));
     return r;
+}
+
+static int parse_id_opt(int argc, char **argv, int *i, const char *name, int64_t *out)
+{
+    if (strcmp(argv[*i], name) != 0)
+        return CF_ENOTFOUND;
+    if (*i + 1 >= argc || cf_parse_i64(argv[*i + 1], 1, INT64_MAX, out) != 0)
+        return CF_EINVAL;
+    (*i)++;
+    return 0;
+}
+
+int svc_cmd_audit_verify(const struct cf_config *cfg, int argc, char **argv)
+{
+    struct audit_verify_result v;
+    struct db_conn *c = NULL;
+    int64_t from = 1, to = 0;
+    int r;
+
+    if (argc < 2 || strcmp(argv[1], "verify") != 0)
+        return svc_cmd_usage("audit: expected `audit verify [--from-id N] [--to-id N]`");
+    for (int i = 2; i < argc; i++) {
+        if (parse_id_opt(argc, argv, &i, "--from-id", &from) != 0 &&
+            parse_id_opt(argc, argv, &i, "--to-id", &to) != 0)
+            return svc_cmd_usage("audit verify: bad argument '%s'", argv[i]);
+    }
+    if (db_connect(cfg->database_url, &c) != 0) {
+        (void)fputs("cofferd audit verify: cannot connect to the database\n", stderr);
+        return 1;
+    }
+    r = audit_verify(c, from, to, &v); /* reads only: writes no access-log row */
+    db_disconnect(c);
+    if (r == CF_EINVAL)
+        return svc_cmd_usage("audit verify: the range is empty or past the head");
+    if (r != 0) {
+        (void)fprintf(stderr, "cofferd audit verify: failed: %s\n", cf_strerror(r));
+        return 1;
+    }
+    if (!v.ok) {
+        (void)printf("broken: row %lld: %s (%lld rows verified before it)\n",
+                     (long long)v.first_bad_id, v.problem, (long long)v.checked);
+        return 1;
+    }
+    (void)printf("intact: %lld rows verified (%lld..%lld); head %lld:%s\n", (long long)v.checked,
+                 (long long)v.from_id, (long long)v.to_id, (long long)v.head_id, v.head_hash);
+    return 0;
 }

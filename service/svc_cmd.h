@@ -25,6 +25,10 @@ int svc_cmd_local_key(int argc, char **argv);
 /* Prints "cofferd: <message> (see cofferd --help)" on stderr and returns 2. */
 int svc_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* `cofferd audit verify [--from-id N] [--to-id N]`: the chain walk straight from the
+ * database (works while the server is down). Exit 0 intact, 1 broken, 2 usage. */
+int svc_cmd_audit_verify(const struct cf_config *cfg, int argc, char **argv);
+
 /* `cofferd principal set NAME --role ROLE | remove NAME | list`. */
 int svc_cmd_principal(const struct cf_config *cfg, int argc, char **argv);
 

@@ -84,8 +84,8 @@ static const struct svc_route routes[] = {
     { "PUT", "/v1/principals/{}", svc_h_principal_set, AUTH, "principal.set", "principal", 2 },
     { "DELETE", "/v1/principals/{}", svc_h_principal_remove, AUTH, "principal.remove", "principal",
       2 },
-    NOT_IMPL("GET", "/v1/audit/events"),
-    NOT_IMPL("GET", "/v1/audit/verify"),
+    { "GET", "/v1/audit/events", svc_h_audit_events, AUTH, "audit.query", "audit", -1 },
+    { "GET", "/v1/audit/verify", svc_h_audit_verify, AUTH, "audit.verify", "audit", -1 },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
