@@ -120,6 +120,14 @@ static int cmd_serve(const struct cf_config *cfg)
         (void)fprintf(stderr, "cofferd: %s\n", err);
         return 2;
     }
+    if (cfg->tls_cert != NULL) {
+        /* Debian's civetweb loads OpenSSL 1.1 by symbol name and cannot start TLS with
+         * OpenSSL 3; serving plain HTTP instead would be a silent downgrade. */
+        (void)fputs("cofferd: HTTPS (COFFER_TLS_CERT, COFFER_TLS_KEY) is not available in this "
+                    "build yet: terminate TLS in a proxy in front of cofferd, or unset them\n",
+                    stderr);
+        return 2;
+    }
     if ((rc = open_kms(cfg, &ctx)) != 0)
         goto out;
     rc = 1;
