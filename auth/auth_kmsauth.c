@@ -53,6 +53,8 @@ static int parse_username(const char *u, struct username *out)
         if (s1 - u != 1 || u[0] != '2' || s2 == NULL || strchr(s2 + 1, '/') != NULL)
             return CF_EAUTH;
         size_t tlen = (size_t)(s2 - s1 - 1); /* s2 > s1 */
+        if (tlen == 0)
+            return CF_EAUTH; /* "2//x": an empty segment is a malformed username */
         if (tlen == 7 && strncmp(s1 + 1, "service", 7) == 0)
             out->type = AUTH_ACTOR_SERVICE;
         else if (tlen == 4 && strncmp(s1 + 1, "user", 4) == 0)

@@ -136,7 +136,7 @@ enum svc_route_flags {
 
 struct svc_route {
     const char *method;
-    const char *pattern; /* "/v1/services/{}": "{}" matches one non-empty segment */
+    const char *pattern; /* "/v1/services/{id}": a "{...}" matches one non-empty segment */
     svc_handler_fn handler;
     unsigned flags;
     const char *action;        /* access-log action */
@@ -152,6 +152,10 @@ CF_MUST_CHECK int svc_route_match(struct svc_req *req, char *allow, size_t allow
 size_t svc_route_count(void);
 size_t svc_route_index(const struct svc_route *rt);
 const struct svc_route *svc_route_at(size_t i);
+
+/* The access-log action of the request's route, known before its handler runs: the route's,
+ * with "get" made "get_metadata" when a metadata_only=true query asks for that form. */
+const char *svc_route_action(const struct svc_req *req);
 
 /* Splits and percent-decodes req->raw_path into req->seg. CF_EINVAL for a malformed path. */
 CF_MUST_CHECK int svc_path_split(struct svc_req *req);

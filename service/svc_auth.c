@@ -32,7 +32,7 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
         .source_ip = req->ri->remote_addr,
-        .action = rt != NULL && rt->action != NULL ? rt->action : "unsupported",
+        .action = svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = resource_id != NULL ? resource_id : route_resource_id(req),
         .revision = revision != NULL ? *revision : 0,
@@ -76,7 +76,7 @@ int svc_authenticate(struct svc_req *req)
     if (r == 0) { /* a person known to KMS but given no role: authenticated, not allowed */
         req->authenticated = true;
         code = SVC_FORBIDDEN;
-        reason = "unknown_principal";
+        reason = svc_code_name(code);
     } else if (r == CF_EUNAVAIL) {
         req->authenticated = false;
         code = strcmp(req->why.reason, "kms_unavailable") == 0 ? SVC_KMS_UNAVAILABLE

@@ -5,10 +5,12 @@
  * handler, the others answer 501 not_implemented after authentication (so the official client
  * gets {"result": false} instead of crashing). /healthcheck needs no authentication.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cf_str.h"
 #include "svc.h"
+#include "svc_api.h"
 
 #define AUTH SVC_ROUTE_AUTH
 #define NOT_IMPL(m, p)                                                                             \
@@ -27,63 +29,66 @@ static const struct svc_route routes[] = {
 
     /* Confidant v1: services and credentials */
     { "GET", "/v1/services", svc_h_services_list, AUTH, "service.list", "service", -1 },
-    { "GET", "/v1/services/{}", svc_h_service_get, AUTH, "service.get", "service", 2 },
-    { "PUT", "/v1/services/{}", svc_h_service_put, AUTH, "service.update", "service", 2 },
-    { "PUT", "/v1/services/{}/{}", svc_h_service_revert, AUTH, "service.revert", "service", 2 },
-    { "GET", "/v1/services/{}/{}/{}", svc_h_service_diff, AUTH, "service.diff", "service", 2 },
+    { "GET", "/v1/services/{id}", svc_h_service_get, AUTH, "service.get", "service", 2 },
+    { "PUT", "/v1/services/{id}", svc_h_service_put, AUTH, "service.update", "service", 2 },
+    { "PUT", "/v1/services/{id}/{to_revision}", svc_h_service_revert, AUTH, "service.revert",
+      "service", 2 },
+    { "GET", "/v1/services/{id}/{old}/{new}", svc_h_service_diff, AUTH, "service.diff", "service",
+      2 },
     NOT_IMPL("GET", "/v1/archive/services"),
-    { "GET", "/v1/archive/services/{}", svc_h_service_revisions, AUTH, "service.revisions",
+    { "GET", "/v1/archive/services/{id}", svc_h_service_revisions, AUTH, "service.revisions",
       "service", 3 },
     { "GET", "/v1/credentials", svc_h_credentials_list, AUTH, "credential.list", "credential", -1 },
     { "POST", "/v1/credentials", svc_h_credential_create, AUTH, "credential.create", "credential",
       -1 },
-    { "GET", "/v1/credentials/{}", svc_h_credential_get, AUTH, "credential.get", "credential", 2 },
-    { "PUT", "/v1/credentials/{}", svc_h_credential_update, AUTH, "credential.update", "credential",
+    { "GET", "/v1/credentials/{id}", svc_h_credential_get, AUTH, "credential.get", "credential",
       2 },
-    { "PUT", "/v1/credentials/{}/{}", svc_h_credential_revert, AUTH, "credential.revert",
+    { "PUT", "/v1/credentials/{id}", svc_h_credential_update, AUTH, "credential.update",
       "credential", 2 },
-    { "GET", "/v1/credentials/{}/{}/{}", svc_h_credential_diff, AUTH, "credential.diff",
+    { "PUT", "/v1/credentials/{id}/{to_revision}", svc_h_credential_revert, AUTH,
+      "credential.revert", "credential", 2 },
+    { "GET", "/v1/credentials/{id}/{old}/{new}", svc_h_credential_diff, AUTH, "credential.diff",
       "credential", 2 },
-    { "GET", "/v1/credentials/{}/services", svc_h_credential_services, AUTH, "credential.services",
-      "credential", 2 },
-    NOT_IMPL("POST", "/v1/credentials/{}/archive"),
+    { "GET", "/v1/credentials/{id}/services", svc_h_credential_services, AUTH,
+      "credential.services", "credential", 2 },
+    NOT_IMPL("POST", "/v1/credentials/{id}/archive"),
     NOT_IMPL("GET", "/v1/archive/credentials"),
-    { "GET", "/v1/archive/credentials/{}", svc_h_credential_revisions, AUTH, "credential.revisions",
-      "credential", 3 },
+    { "GET", "/v1/archive/credentials/{id}", svc_h_credential_revisions, AUTH,
+      "credential.revisions", "credential", 3 },
     NOT_IMPL("GET", "/v1/value_generator"),
 
     /* Confidant v1: later or never */
     NOT_IMPL("GET", "/v1/login"),
     NOT_IMPL("POST", "/v1/login"),
-    NOT_IMPL("GET", "/v1/saml/{}"),
-    NOT_IMPL("POST", "/v1/saml/{}"),
+    NOT_IMPL("GET", "/v1/saml/{action}"),
+    NOT_IMPL("POST", "/v1/saml/{action}"),
     NOT_IMPL("GET", "/v1/roles"),
-    NOT_IMPL("GET", "/v1/grants/{}"),
-    NOT_IMPL("PUT", "/v1/grants/{}"),
+    NOT_IMPL("GET", "/v1/grants/{id}"),
+    NOT_IMPL("PUT", "/v1/grants/{id}"),
     NOT_IMPL("GET", "/v1/blind_credentials"),
     NOT_IMPL("POST", "/v1/blind_credentials"),
-    NOT_IMPL("GET", "/v1/blind_credentials/{}"),
-    NOT_IMPL("PUT", "/v1/blind_credentials/{}"),
-    NOT_IMPL("PUT", "/v1/blind_credentials/{}/{}"),
-    NOT_IMPL("GET", "/v1/blind_credentials/{}/services"),
+    NOT_IMPL("GET", "/v1/blind_credentials/{id}"),
+    NOT_IMPL("PUT", "/v1/blind_credentials/{id}"),
+    NOT_IMPL("PUT", "/v1/blind_credentials/{id}/{to_revision}"),
+    NOT_IMPL("GET", "/v1/blind_credentials/{id}/services"),
     NOT_IMPL("GET", "/v1/archive/blind_credentials"),
-    NOT_IMPL("GET", "/v1/archive/blind_credentials/{}"),
-    NOT_IMPL("GET", "/v1/certificates/{}/{}"),
-    NOT_IMPL("POST", "/v1/certificates/{}"),
+    NOT_IMPL("GET", "/v1/archive/blind_credentials/{id}"),
+    NOT_IMPL("GET", "/v1/certificates/{ca}/{cn}"),
+    NOT_IMPL("POST", "/v1/certificates/{ca}"),
     NOT_IMPL("GET", "/v1/cas"),
-    NOT_IMPL("GET", "/v1/cas/{}"),
+    NOT_IMPL("GET", "/v1/cas/{id}"),
     NOT_IMPL("GET", "/v1/jwks/token"),
-    NOT_IMPL("GET", "/v1/jwks/token/{}"),
-    NOT_IMPL("GET", "/v1/jwks/public/{}"),
+    NOT_IMPL("GET", "/v1/jwks/token/{id}"),
+    NOT_IMPL("GET", "/v1/jwks/public/{environment}"),
 
     /* coffer extensions (their own issues) */
     { "GET", "/v1/tokens", svc_h_tokens_list, AUTH, "token.list", "token", -1 },
     { "POST", "/v1/tokens", svc_h_token_create, AUTH, "token.create", "token", -1 },
-    { "DELETE", "/v1/tokens/{}", svc_h_token_revoke, AUTH, "token.revoke", "token", 2 },
+    { "DELETE", "/v1/tokens/{id}", svc_h_token_revoke, AUTH, "token.revoke", "token", 2 },
     { "GET", "/v1/principals", svc_h_principals_list, AUTH, "principal.list", "principal", -1 },
-    { "PUT", "/v1/principals/{}", svc_h_principal_set, AUTH, "principal.set", "principal", 2 },
-    { "DELETE", "/v1/principals/{}", svc_h_principal_remove, AUTH, "principal.remove", "principal",
-      2 },
+    { "PUT", "/v1/principals/{name}", svc_h_principal_set, AUTH, "principal.set", "principal", 2 },
+    { "DELETE", "/v1/principals/{name}", svc_h_principal_remove, AUTH, "principal.remove",
+      "principal", 2 },
     { "GET", "/v1/audit/events", svc_h_audit_events, AUTH, "audit.query", "audit", -1 },
     { "GET", "/v1/audit/verify", svc_h_audit_verify, AUTH, "audit.verify", "audit", -1 },
 };
@@ -102,7 +107,7 @@ static bool pattern_matches(const struct svc_req *req, const char *pattern, size
         size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p); /* slash >= p */
         if (i >= req->nseg)
             return false;
-        if (len == 2 && p[0] == '{' && p[1] == '}') {
+        if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
             if (req->seg[i][0] == '\0' || !req->seg_ok[i])
                 return false;
         } else {
@@ -176,4 +181,23 @@ size_t svc_route_index(const struct svc_route *rt)
 const struct svc_route *svc_route_at(size_t i)
 {
     return i < NROUTES ? &routes[i] : NULL;
+}
+
+const char *svc_route_action(const struct svc_req *req)
+{
+    const struct svc_route *rt = req->route;
+    bool metadata_only = false;
+
+    if (rt == NULL || rt->action == NULL)
+        return "unsupported";
+    if (strcmp(rt->action, "service.get") != 0 && strcmp(rt->action, "credential.get") != 0)
+        return rt->action;
+    char *v = svc_query(req, "metadata_only");
+    metadata_only =
+        v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 || strcmp(v, "1") == 0);
+    free(v);
+    if (!metadata_only)
+        return rt->action;
+    return strcmp(rt->action, "service.get") == 0 ? "service.get_metadata"
+                                                  : "credential.get_metadata";
 }

@@ -49,7 +49,7 @@ static void test_known_paths_match_their_routes(void **state)
     assert_int_equal(m.r, 0);
     m = match("GET", "/v1/services/web-production");
     assert_int_equal(m.r, 0);
-    assert_string_equal(m.pattern, "/v1/services/{}");
+    assert_string_equal(m.pattern, "/v1/services/{id}");
     assert_string_equal(m.seg1, "web-production");
 }
 
@@ -58,10 +58,10 @@ static void test_a_literal_segment_wins_over_a_wildcard(void **state)
     (void)state;
     struct match m = match("GET", "/v1/credentials/0123456789abcdef0123456789abcdef/services");
     assert_int_equal(m.r, 0);
-    assert_string_equal(m.pattern, "/v1/credentials/{}/services");
+    assert_string_equal(m.pattern, "/v1/credentials/{id}/services");
     m = match("PUT", "/v1/credentials/0123456789abcdef0123456789abcdef/3");
     assert_int_equal(m.r, 0);
-    assert_string_equal(m.pattern, "/v1/credentials/{}/{}");
+    assert_string_equal(m.pattern, "/v1/credentials/{id}/{to_revision}");
 }
 
 static void test_unknown_paths_and_trailing_slashes_are_not_found(void **state)
