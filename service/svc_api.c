@@ -15,6 +15,7 @@
 #include "cf_mem.h"
 #include "cf_str.h"
 #include "db_credentials.h"
+#include "svc_metrics.h"
 
 #define PAGE_TOKEN_MAX 2048
 
@@ -65,9 +66,11 @@ static const char *result_of(int status)
 
 int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev)
 {
-    if (ctx->audit != NULL)
-        return audit_writer_submit(ctx->audit, ev, NULL);
-    return audit_write(ctx->pool, ev, NULL);
+    int r = ctx->audit != NULL ? audit_writer_submit(ctx->audit, ev, NULL)
+                               : audit_write(ctx->pool, ev, NULL);
+    if (r == 0)
+        svc_metrics_audit_event(ev->result);
+    return r;
 }
 
 void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
@@ -407,8 +410,10 @@ void svc_tx_end(struct svc_req *req, struct svc_result *res, struct db_conn *c, 
     int cr = db_tx_end(c, r);
     if (r == 0 && cr != 0)
         (void)svc_fail_err(res, cr);
-    else if (r == 0)
+    else if (r == 0) {
         req->audited = true; /* the row committed with the change */
+        svc_metrics_audit_event(ev.result);
+    }
     db_release(req->ctx->pool, c);
     if (r == 0 && cr == 0) {
         /* this node drops what changed at once; the others when the notification arrives */

@@ -27,6 +27,7 @@ static _Atomic uint64_t duration_sum_ms[MAX_ROUTES];
 static _Atomic int64_t in_flight;
 static _Atomic uint64_t auth_counts[2][2][2]; /* method (kmsauth, api_token), ok, cache hit */
 static _Atomic uint64_t bundles[2];           /* 200, 304 */
+static _Atomic uint64_t audit_results[3];     /* allowed, denied, error */
 
 static size_t route_slot(const struct svc_route *route)
 {
@@ -65,6 +66,12 @@ void svc_metrics_auth(const char *method, bool ok, bool cache_hit)
 {
     size_t m = strcmp(method, "kmsauth") == 0 ? 0 : 1;
     atomic_fetch_add_explicit(&auth_counts[m][ok][cache_hit], 1, memory_order_relaxed);
+}
+
+void svc_metrics_audit_event(const char *result)
+{
+    size_t i = strcmp(result, "allowed") == 0 ? 0 : strcmp(result, "denied") == 0 ? 1 : 2;
+    atomic_fetch_add_explicit(&audit_results[i], 1, memory_order_relaxed);
 }
 
 void svc_metrics_bundle(int status)
@@ -204,13 +211,17 @@ static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
         audit_writer_stats(ctx->audit, &st);
     int r = cf_buf_printf(b,
                           "# TYPE coffer_audit_events_total counter\n"
-                          "coffer_audit_events_total %llu\n"
+                          "coffer_audit_events_total{result=\"allowed\"} %llu\n"
+                          "coffer_audit_events_total{result=\"denied\"} %llu\n"
+                          "coffer_audit_events_total{result=\"error\"} %llu\n"
                           "# TYPE coffer_audit_write_failures_total counter\n"
                           "coffer_audit_write_failures_total %llu\n"
                           "# TYPE coffer_audit_head_id gauge\ncoffer_audit_head_id %lld\n"
                           "# TYPE coffer_audit_batch_size histogram\n",
-                          (unsigned long long)st.rows, (unsigned long long)st.failures,
-                          (long long)st.head_id);
+                          (unsigned long long)load(&audit_results[0]),
+                          (unsigned long long)load(&audit_results[1]),
+                          (unsigned long long)load(&audit_results[2]),
+                          (unsigned long long)st.failures, (long long)st.head_id);
     for (size_t i = 0; i < AUDIT_BATCH_BUCKETS && r == 0; i++) {
         acc += st.batch_sizes[i];
         if (i + 1 < AUDIT_BATCH_BUCKETS)

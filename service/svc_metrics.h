@@ -20,6 +20,9 @@ void svc_metrics_in_flight(int delta);
 /* An authentication outcome: method "kmsauth" or "api_token", ok or not, cache hit or not. */
 void svc_metrics_auth(const char *method, bool ok, bool cache_hit);
 
+/* An access-log row committed, by its result (allowed, denied, error). */
+void svc_metrics_audit_event(const char *result);
+
 /* A bundle answer (200 or 304). */
 void svc_metrics_bundle(int status);
 
