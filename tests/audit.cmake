@@ -1,1 +1,22 @@
-# Tests of the access log (issue 7).
+# Tests of the access log (issue 7): black-box tests of API.md 8.2, 8.5 and 9.3 against a
+# running cofferd. taudit.c holds what they share (on top of tapi.c): a cofferd with service
+# kmsauth on the local backend, a request's row read back through the auditors' API, the chain
+# recomputed in the test, both verifiers, tampering as the superuser. Run them all with
+# `./scripts/test -R test_audit`.
+if(NOT TARGET coffer_tapi) # defined by credentials.cmake; built here too if that is absent
+  add_library(coffer_tapi STATIC integration/tapi.c)
+  target_include_directories(coffer_tapi PUBLIC integration)
+  target_link_libraries(coffer_tapi PUBLIC coffer_tsupport)
+endif()
+
+add_library(coffer_taudit STATIC integration/taudit.c)
+target_include_directories(coffer_taudit PUBLIC integration)
+target_link_libraries(coffer_taudit PUBLIC coffer_tapi coffer_tsupport)
+
+foreach(t test_audit test_audit_query test_audit_burst test_audit_tamper test_audit_outage)
+  coffer_add_test(${t} integration/${t}.c coffer_taudit)
+  add_dependencies(${t} cofferd coffer)
+endforeach()
+
+# test_audit_outage stops and starts the shared PostgreSQL cluster: nothing may run beside it.
+set_tests_properties(test_audit_outage PROPERTIES RUN_SERIAL TRUE)
