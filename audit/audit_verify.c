@@ -155,7 +155,7 @@ int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit
         return CF_EINVAL;
     if ((r = db_audit_head(c, &out->head_id, out->head_hash)) != 0)
         return r;
-    out->to_id = to_id > 0 ? to_id : out->head_id;
+    out->to_id = to_id > 0 && to_id < out->head_id ? to_id : out->head_id; /* stop at the head */
     if (out->to_id - out->from_id + 1 > AUDIT_VERIFY_MAX_ROWS)
         out->to_id = out->from_id + AUDIT_VERIFY_MAX_ROWS - 1;
     if (out->to_id < out->from_id) /* an empty log, or a range past the head */

@@ -24,10 +24,10 @@ struct audit_verify_result {
     const char *problem;  /* hash_mismatch, prev_hash_mismatch, missing_row, head_mismatch */
 };
 
-/* Walks rows from_id..to_id (to_id <= 0: up to the head; at most AUDIT_VERIFY_MAX_ROWS) in
- * pages, in bounded memory: ids contiguous, each prev_hash equal to the previous row's hash
- * (zeros before row 1; the row before from_id is read), each hash recomputed, and, when the
- * walk reaches the head, the head agreeing with the last row and no row past it.
+/* Walks rows from_id..to_id (to_id <= 0 or past the head: up to the head; at most
+ * AUDIT_VERIFY_MAX_ROWS) in pages, in bounded memory: ids contiguous, each prev_hash equal to the
+ * previous row's hash (zeros before row 1; the row before from_id is read), each hash recomputed,
+ * and, when the walk reaches the head, the head agreeing with the last row and no row past it.
  * CF_EINVAL for a bad range; database errors as usual. */
 CF_MUST_CHECK int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id,
                                struct audit_verify_result *out);

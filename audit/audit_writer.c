@@ -227,16 +227,18 @@ static void wait_for_work(struct audit_writer *w)
 
 static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n, int r)
 {
+    int64_t last_id = batch[n - 1]->id; /* read before any ticket can be freed */
+
     for (size_t i = 0; i < n; i++) {
         batch[i]->result = r;
         batch[i]->done = true;
-        ticket_put(batch[i]);
+        ticket_put(batch[i]); /* frees the tickets whose submitters gave up */
     }
     if (r == 0) {
         atomic_fetch_add(&w->rows, n);
         atomic_fetch_add(&w->batches, 1);
         atomic_fetch_add(&w->sizes[size_bucket(n)], 1);
-        atomic_store(&w->head_id, batch[n - 1]->id);
+        atomic_store(&w->head_id, last_id);
     } else {
         atomic_fetch_add(&w->failures, n);
     }

