@@ -34,6 +34,9 @@ struct audit_event {
     const char *reason; /* "ok", "not_modified", an error code or an auth reason */
 };
 
+/* True if every field a row requires is present (resource type, id and revision may not be). */
+bool audit_event_complete(const struct audit_event *ev);
+
 /* Appends canonical(row) to out: the exact bytes that are hashed. */
 void audit_canonical(const struct db_audit_row *row, struct cf_buf *out);
 

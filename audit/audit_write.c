@@ -3,7 +3,7 @@
 #include "cf_log.h"
 #include "cf_str.h"
 
-static bool event_complete(const struct audit_event *ev)
+bool audit_event_complete(const struct audit_event *ev)
 {
     return ev->request_id != NULL && ev->actor_type != NULL && ev->actor != NULL &&
            ev->source_ip != NULL && ev->action != NULL && ev->result != NULL && ev->reason != NULL;
@@ -15,7 +15,7 @@ int audit_append(struct db_conn *c, const struct audit_event *ev, int64_t *id_ou
     int64_t head_id, now_us;
     int r;
 
-    if (!event_complete(ev))
+    if (!audit_event_complete(ev))
         return CF_EINVAL;
     if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us)) != 0)
         return r;

@@ -16,6 +16,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
+#include "cf_time.h"
 #include "db.h"
 #include "db_audit.h"
 
@@ -45,17 +46,6 @@ struct audit_writer {
     _Atomic uint64_t rows, batches, failures, sizes[AUDIT_BATCH_BUCKETS];
     _Atomic int64_t head_id;
 };
-
-static void deadline_in(int ms, struct timespec *ts)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 /* Drops one reference; the last one frees. Called with the lock held. */
 static void ticket_put(struct ticket *t)
@@ -218,7 +208,7 @@ static void wait_for_work(struct audit_writer *w)
         pthread_cond_wait(&w->work, &w->lock);
     if (w->wait_ms > 0 && w->head != NULL && w->queued < w->max_batch && !w->stop) {
         struct timespec deadline;
-        deadline_in(w->wait_ms, &deadline);
+        cf_deadline_ms(w->wait_ms, &deadline);
         while (w->queued < w->max_batch && !w->stop &&
                pthread_cond_timedwait(&w->work, &w->lock, &deadline) == 0)
             ;
@@ -319,11 +309,10 @@ int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev, in
     struct timespec deadline;
     int r;
 
-    if (ev->request_id == NULL || ev->actor_type == NULL || ev->actor == NULL ||
-        ev->source_ip == NULL || ev->action == NULL || ev->result == NULL || ev->reason == NULL)
+    if (!audit_event_complete(ev))
         return CF_EINVAL;
     struct ticket *t = ticket_new(ev);
-    deadline_in(w->timeout_ms, &deadline);
+    cf_deadline_ms(w->timeout_ms, &deadline);
     pthread_mutex_lock(&w->lock);
     if (w->stop) {
         t->refs = 1;

@@ -129,7 +129,7 @@ int cf_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_cap)
     return 0;
 }
 
-static int hex_value(char c)
+int cf_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -147,7 +147,7 @@ int cf_hex_decode(const char *in, size_t len, uint8_t *out, size_t out_cap)
     if (len / 2 > out_cap)
         return CF_ETOOBIG;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_value(in[i]), lo = hex_value(in[i + 1]);
+        int hi = cf_hex_digit(in[i]), lo = cf_hex_digit(in[i + 1]);
         if (hi < 0 || lo < 0)
             return CF_EINVAL;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

@@ -42,6 +42,9 @@ CF_MUST_CHECK int cf_hex_encode(const uint8_t *in, size_t n, char *out, size_t o
  * CF_ETOOBIG if out_cap < len / 2. */
 CF_MUST_CHECK int cf_hex_decode(const char *in, size_t len, uint8_t *out, size_t out_cap);
 
+/* The value of a hex digit (either case), or -1. */
+int cf_hex_digit(char c);
+
 /* True if s is exactly n lowercase hex characters. */
 bool cf_is_lower_hex(const char *s, size_t n);
 

@@ -21,6 +21,17 @@ int64_t cf_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void cf_deadline_ms(int ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic calendar. */
 int64_t cf_days_from_civil(int64_t y, unsigned m, unsigned d)
 {

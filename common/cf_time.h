@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cf_err.h"
 
@@ -19,6 +20,10 @@ int64_t cf_now_us(void);
 
 /* A monotonic clock in milliseconds, for durations and deadlines. */
 int64_t cf_mono_ms(void);
+
+/* An absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition
+ * variable set to that clock. */
+void cf_deadline_ms(int ms, struct timespec *ts);
 
 /* Formats us as API.md's timestamp (UTC, always six fraction digits). */
 void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN]);

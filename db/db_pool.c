@@ -18,6 +18,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
+#include "cf_time.h"
 #include "db.h"
 #include "db_internal.h"
 
@@ -138,24 +139,13 @@ static bool conn_alive(struct db_conn *c)
     return PQstatus(c->pg) == CONNECTION_OK;
 }
 
-static void deadline_after(int ms, struct timespec *ts)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Takes a free slot (preferring one with a connection); CF_EUNAVAIL after the timeout. */
 static int take_slot(struct db_pool *pool, size_t *slot_out, struct db_conn **conn_out)
 {
     struct timespec deadline;
     int r = CF_EUNAVAIL;
 
-    deadline_after(pool->timeout_ms, &deadline);
+    cf_deadline_ms(pool->timeout_ms, &deadline);
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         size_t pick = SIZE_MAX;

@@ -27,6 +27,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "kms_creds.h"
+#include "kms_curl.h"
 
 #define AWS_POOL_MAX     16                  /* idle easy handles kept for reuse */
 #define AWS_RESP_MAX     ((size_t)64 * 1024) /* KMS answers are a few KiB at most */
@@ -256,31 +257,6 @@ static void pool_give(struct kms_aws *a, CURL *h)
 
 /* One HTTP attempt. */
 
-struct resp_sink {
-    struct cf_buf *body;
-    bool too_big;
-};
-
-static size_t resp_write(char *p, size_t size, size_t n, void *userdata)
-{
-    struct resp_sink *sink = userdata;
-    size_t len = size * n; /* curl guarantees size == 1 */
-
-    if (sink->body->len > AWS_RESP_MAX || len > AWS_RESP_MAX - sink->body->len) {
-        sink->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    cf_buf_append(sink->body, p, len);
-    return len;
-}
-
-static void slist_free_cleanse(struct curl_slist *l)
-{
-    for (struct curl_slist *p = l; p != NULL; p = p->next)
-        OPENSSL_cleanse(p->data, strlen(p->data)); /* the session token header */
-    curl_slist_free_all(l);
-}
-
 static int append_header(struct curl_slist **hl, const char *line)
 {
     struct curl_slist *next = curl_slist_append(*hl, line);
@@ -343,7 +319,8 @@ static bool set_transport(const struct kms_aws *a, CURL *h)
 }
 
 static int set_request(const struct kms_aws *a, CURL *h, const struct cf_buf *body,
-                       const struct kms_creds *creds, struct curl_slist *hl, struct resp_sink *sink)
+                       const struct kms_creds *creds, struct curl_slist *hl,
+                       struct kms_curl_sink *sink)
 {
     if (body->len > AWS_REQ_MAX)
         return CF_ETOOBIG;
@@ -354,7 +331,7 @@ static int set_request(const struct kms_aws *a, CURL *h, const struct cf_buf *bo
                    CURLE_OK; /* <= AWS_REQ_MAX */
     ok = ok && curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_AWS_SIGV4, a->sigv4) == CURLE_OK;
-    ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, resp_write) == CURLE_OK;
+    ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kms_curl_write) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_WRITEDATA, sink) == CURLE_OK;
     ok = ok && set_userpwd(h, creds);
     return ok ? 0 : CF_EINTERNAL;
@@ -452,7 +429,7 @@ static int status_result(const char *op, long status, const struct cf_buf *resp,
 static int aws_attempt(struct kms_aws *a, const char *op, const struct cf_buf *body,
                        const struct kms_creds *creds, struct cf_buf *resp, bool *retry)
 {
-    struct resp_sink sink = { .body = resp };
+    struct kms_curl_sink sink = { .body = resp, .max = AWS_RESP_MAX };
     struct curl_slist *hl = NULL;
     CURL *h = pool_take(a);
     long status = 0;
@@ -476,7 +453,7 @@ static int aws_attempt(struct kms_aws *a, const char *op, const struct cf_buf *b
     r = status_result(op, status, resp, retry);
 out:
     pool_give(a, h);
-    slist_free_cleanse(hl);
+    kms_curl_slist_free_cleanse(hl);
     return r;
 }
 

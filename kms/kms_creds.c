@@ -16,6 +16,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_time.h"
+#include "kms_curl.h"
 
 struct kms_creds_chain {
     pthread_mutex_t lock; /* guards every field below */
@@ -205,34 +206,8 @@ out:
 
 /* HTTP for the metadata sources. */
 
-struct http_sink {
-    struct cf_buf *body;
-    bool too_big;
-};
-
-static size_t http_write(char *p, size_t size, size_t n, void *userdata)
-{
-    struct http_sink *sink = userdata;
-    size_t len = size * n; /* curl guarantees size == 1 */
-
-    if (sink->body->len > KMS_CREDS_HTTP_MAX || len > KMS_CREDS_HTTP_MAX - sink->body->len) {
-        sink->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    cf_buf_append(sink->body, p, len);
-    return len;
-}
-
-/* Cleanses the strings of a header list before freeing it: they carry tokens. */
-static void slist_free_cleanse(struct curl_slist *l)
-{
-    for (struct curl_slist *p = l; p != NULL; p = p->next)
-        OPENSSL_cleanse(p->data, strlen(p->data));
-    curl_slist_free_all(l);
-}
-
 static bool http_setup(CURL *h, const char *method, const char *url, struct curl_slist *hl,
-                       long timeout_ms, struct http_sink *sink)
+                       long timeout_ms, struct kms_curl_sink *sink)
 {
     bool ok = curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
@@ -241,7 +216,7 @@ static bool http_setup(CURL *h, const char *method, const char *url, struct curl
     ok = ok && curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK;
-    ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write) == CURLE_OK;
+    ok = ok && curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kms_curl_write) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_WRITEDATA, sink) == CURLE_OK;
     /* a PUT without a body (the IMDS token) must still send Content-Length: 0 */
     if (ok && strcmp(method, "PUT") == 0) {
@@ -254,7 +229,7 @@ static bool http_setup(CURL *h, const char *method, const char *url, struct curl
 int kms_creds_http(const char *method, const char *url, const char *const *headers, long timeout_ms,
                    struct cf_buf *body_out, long *status_out)
 {
-    struct http_sink sink = { .body = body_out };
+    struct kms_curl_sink sink = { .body = body_out, .max = KMS_CREDS_HTTP_MAX };
     struct curl_slist *hl = NULL;
     CURL *h = curl_easy_init();
     int r = CF_EUNAVAIL;
@@ -281,7 +256,7 @@ int kms_creds_http(const char *method, const char *url, const char *const *heade
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status_out);
     r = 0;
 out:
-    slist_free_cleanse(hl);
+    kms_curl_slist_free_cleanse(hl);
     curl_easy_cleanup(h);
     return r;
 }

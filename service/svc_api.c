@@ -149,17 +149,6 @@ int svc_require_reader(struct svc_req *req, struct svc_result *res, const char *
     return ok ? 0 : forbid(res, ref);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes a query component ('+' is a space); a malformed escape stays as it is. */
 static char *query_decode(const char *s, size_t len)
 {
@@ -169,8 +158,9 @@ static char *query_decode(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             d[o++] = ' ';
-        } else if (s[i] == '%' && len - i >= 3 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            d[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+        } else if (s[i] == '%' && len - i >= 3 && cf_hex_digit(s[i + 1]) >= 0 &&
+                   cf_hex_digit(s[i + 2]) >= 0) {
+            d[o++] = (char)(cf_hex_digit(s[i + 1]) << 4 | cf_hex_digit(s[i + 2]));
             i += 2;
         } else {
             d[o++] = s[i];

@@ -36,47 +36,6 @@ static int check_id(struct svc_req *req, struct svc_result *res)
     return 0;
 }
 
-/* GET /v1/credentials */
-int svc_h_credentials_list(struct svc_req *req)
-{
-    struct svc_result res = { 0 };
-    struct db_conn *c = NULL;
-    char *after_lower = NULL, *after_id = NULL;
-    json_t *rows = NULL;
-    int64_t limit;
-    int r;
-
-    if (svc_require_reader(req, &res, NULL) != 0 ||
-        svc_query_paging(req, &res, &limit, &after_lower, &after_id) != 0 ||
-        svc_conn(req, &res, &c) != 0)
-        goto out;
-    if ((r = db_credential_list(c, after_lower, after_id, limit < 0 ? -1 : limit + 1, &rows)) !=
-        0) {
-        (void)svc_fail_err(&res, r);
-        goto out;
-    }
-    json_t *items = json_array(), *next = json_null();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        if (limit >= 0 && i == (size_t)limit) { /* limit >= 0: a count */
-            json_decref(next);
-            const json_t *last = json_array_get(rows, i - 1);
-            next = svc_page_token(cf_json_str(last, "_sort"), cf_json_str(last, "id"));
-            break;
-        }
-        json_array_append_new(items, svc_credential_repr(row, NULL, NULL, false));
-    }
-    svc_ok(&res, json_pack("{s:o, s:o}", "credentials", items, "next_page", next));
-out:
-    db_release(req->ctx->pool, c);
-    json_decref(rows);
-    free(after_lower);
-    free(after_id);
-    return svc_finish(req, &res);
-}
-
 /* Reads a credential and, for an admin who asks, opens its pairs. */
 static int read_credential(struct svc_req *req, struct svc_result *res, bool want_pairs)
 {
@@ -459,42 +418,6 @@ out:
     json_decref(pa);
     json_decref(b);
     json_decref(pb);
-    return svc_finish(req, &res);
-}
-
-/* GET /v1/archive/credentials/{id} */
-int svc_h_credential_revisions(struct svc_req *req)
-{
-    struct svc_result res = { 0 };
-    struct db_conn *c = NULL;
-    json_t *rows = NULL;
-    int r;
-
-    if (svc_require_reader(req, &res, req->seg[3]) != 0)
-        goto out;
-    if (!svc_credential_id_valid(req->seg[3])) {
-        (void)svc_fail(&res, SVC_NOT_FOUND, "credential not found");
-        goto out;
-    }
-    if (svc_conn(req, &res, &c) != 0)
-        goto out;
-    if ((r = db_credential_revisions(c, req->seg[3], &rows)) != 0) {
-        (void)svc_fail_err(&res, r);
-        goto out;
-    }
-    if (json_array_size(rows) == 0) {
-        (void)svc_fail(&res, SVC_NOT_FOUND, "credential not found");
-        goto out;
-    }
-    json_t *items = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-        json_array_append_new(items, svc_credential_repr(row, NULL, NULL, true));
-    svc_ok(&res, json_pack("{s:o, s:n}", "revisions", items, "next_page"));
-out:
-    db_release(req->ctx->pool, c);
-    json_decref(rows);
     return svc_finish(req, &res);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cf_codec.h"
 #include "cf_json.h"
 #include "cf_log.h"
 #include "cf_mem.h"
@@ -181,17 +182,6 @@ int svc_read_body(struct svc_req *req, struct cf_secret *body)
     return r;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) once into a new string; *ok_out = false if the result holds '/',
  * NUL or invalid UTF-8 (it can then never match an id). CF_EINVAL for a bad escape. */
 static int decode_segment(const char *s, size_t len, char **out, bool *ok_out)
@@ -203,8 +193,8 @@ static int decode_segment(const char *s, size_t len, char **out, bool *ok_out)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = len - i >= 3 ? hexval(s[i + 1]) : -1;
-            int lo = len - i >= 3 ? hexval(s[i + 2]) : -1;
+            int hi = len - i >= 3 ? cf_hex_digit(s[i + 1]) : -1;
+            int lo = len - i >= 3 ? cf_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(d);
                 return CF_EINVAL;

@@ -30,46 +30,6 @@ static json_t *put_perms(void)
     return svc_perms(true, true, true, true, true);
 }
 
-/* GET /v1/services */
-int svc_h_services_list(struct svc_req *req)
-{
-    struct svc_result res = { 0 };
-    struct db_conn *c = NULL;
-    char *after_lower = NULL, *after_id = NULL;
-    json_t *rows = NULL;
-    int64_t limit;
-    int r;
-
-    if (svc_require_reader(req, &res, NULL) != 0 ||
-        svc_query_paging(req, &res, &limit, &after_lower, &after_id) != 0 ||
-        svc_conn(req, &res, &c) != 0)
-        goto out;
-    if ((r = db_service_list(c, after_lower, after_id, limit < 0 ? -1 : limit + 1, &rows)) != 0) {
-        (void)svc_fail_err(&res, r);
-        goto out;
-    }
-    json_t *items = json_array(), *next = json_null();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        if (limit >= 0 && i == (size_t)limit) { /* limit >= 0: a count */
-            json_decref(next);
-            const json_t *last = json_array_get(rows, i - 1);
-            next = svc_page_token(cf_json_str(last, "_sort"), cf_json_str(last, "id"));
-            break;
-        }
-        json_array_append_new(items, svc_service_item(row, false));
-    }
-    svc_ok(&res, json_pack("{s:o, s:o}", "services", items, "next_page", next));
-out:
-    db_release(req->ctx->pool, c);
-    json_decref(rows);
-    free(after_lower);
-    free(after_id);
-    return svc_finish(req, &res);
-}
-
 /* Opens the pairs of one mapped credential into its object (a disabled credential keeps its
  * keys and never delivers values: the kill switch). */
 static int expand_one(struct svc_req *req, struct svc_result *res, const json_t *row,
@@ -605,40 +565,5 @@ out:
     db_release(req->ctx->pool, c);
     json_decref(a);
     json_decref(b);
-    return svc_finish(req, &res);
-}
-
-/* GET /v1/archive/services/{id} */
-int svc_h_service_revisions(struct svc_req *req)
-{
-    struct svc_result res = { 0 };
-    struct db_conn *c = NULL;
-    json_t *rows = NULL;
-    int r;
-
-    if (svc_require_reader(req, &res, req->seg[3]) != 0)
-        goto out;
-    if (!svc_service_id_valid(req->seg[3])) {
-        (void)svc_fail(&res, SVC_NOT_FOUND, "service not found");
-        goto out;
-    }
-    if (svc_conn(req, &res, &c) != 0)
-        goto out;
-    if ((r = db_service_revisions(c, req->seg[3], &rows)) != 0) {
-        (void)svc_fail_err(&res, r);
-        goto out;
-    }
-    if (json_array_size(rows) == 0) {
-        (void)svc_fail(&res, SVC_NOT_FOUND, "service not found");
-        goto out;
-    }
-    json_t *items = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(items, svc_service_item(row, true));
-    svc_ok(&res, json_pack("{s:o, s:n}", "revisions", items, "next_page"));
-out:
-    db_release(req->ctx->pool, c);
-    json_decref(rows);
     return svc_finish(req, &res);
 }
