@@ -104,9 +104,10 @@ static json_t *row_json(const struct db_audit_row *r)
                   r->actor_type, "actor", r->actor, "source_ip", r->source_ip, "action", r->action,
                   "resource_type", r->resource_type, "resource_id", r->resource_id, "result",
                   r->result, "reason", r->reason, "prev_hash", r->prev_hash, "hash", r->hash);
-    if (o != NULL)
+    if (o != NULL) {
         json_object_set_new(o, "revision",
                             r->has_revision ? json_integer((json_int_t)r->revision) : json_null());
+    }
     return o;
 }
 
@@ -158,7 +159,7 @@ static int write_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 {
     int r;
 
-    if (w->conn == NULL && (r = db_connect(w->conninfo, &w->conn)) != 0)
+    if (w->conn == NULL && db_connect(w->conninfo, &w->conn) != 0)
         return CF_EUNAVAIL;
     if ((r = db_tx_begin(w->conn)) == 0) {
         r = append_batch(w->conn, batch, n);
@@ -238,7 +239,7 @@ static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n
 static void *writer_thread(void *arg)
 {
     struct audit_writer *w = arg;
-    struct ticket **batch = cf_xcalloc(w->max_batch, sizeof(*batch));
+    struct ticket **batch = cf_xcalloc(w->max_batch, sizeof(struct ticket *));
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
@@ -320,10 +321,11 @@ int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev, in
         pthread_mutex_unlock(&w->lock);
         return CF_EUNAVAIL;
     }
-    if (w->tail != NULL)
+    if (w->tail != NULL) {
         w->tail->next = t;
-    else
+    } else {
         w->head = t;
+    }
     w->tail = t;
     w->queued++;
     pthread_cond_signal(&w->work);

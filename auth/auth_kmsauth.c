@@ -55,12 +55,13 @@ static int parse_username(const char *u, struct username *out)
         size_t tlen = (size_t)(s2 - s1 - 1); /* s2 > s1 */
         if (tlen == 0)
             return CF_EAUTH; /* "2//x": an empty segment is a malformed username */
-        if (tlen == 7 && strncmp(s1 + 1, "service", 7) == 0)
+        if (tlen == 7 && strncmp(s1 + 1, "service", 7) == 0) {
             out->type = AUTH_ACTOR_SERVICE;
-        else if (tlen == 4 && strncmp(s1 + 1, "user", 4) == 0)
+        } else if (tlen == 4 && strncmp(s1 + 1, "user", 4) == 0) {
             out->type = AUTH_ACTOR_USER;
-        else
+        } else {
             out->type = AUTH_ACTOR_ANONYMOUS; /* a well-formed but unknown user type */
+        }
         out->type_name = out->type == AUTH_ACTOR_USER ? "user" : "service";
         out->version = 2;
         from = s2 + 1;
@@ -94,8 +95,8 @@ int auth_parse_token_time(const char *s, int64_t *out)
     bool leap = (v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0;
     if (v[1] == 2 && v[2] == 29 && !leap)
         return CF_EINVAL;
-    *out = cf_days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]) * 86400 + v[3] * 3600 +
-           v[4] * 60 + v[5];
+    *out = cf_days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]) * 86400 + (int64_t)v[3] * 3600 +
+           (int64_t)v[4] * 60 + v[5];
     return 0;
 }
 
@@ -259,7 +260,7 @@ static int role_of(struct auth *a, const char *name, struct auth_role_entry *out
     int64_t now_ms = cf_now_us() / 1000;
     if (cf_lru_get(a->roles, key, now_ms, out) == 0)
         return 0;
-    if ((r = db_acquire(a->pool, &c)) != 0)
+    if (db_acquire(a->pool, &c) != 0)
         return CF_EUNAVAIL;
     r = db_principal_role(c, name, role, sizeof(role));
     db_release(a->pool, c);

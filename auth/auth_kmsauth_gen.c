@@ -75,7 +75,8 @@ int auth_kmsauth_generate(struct kms_client *k, const char *key, int version, co
                           char **token_out)
 {
     char payload[AUTH_KMSAUTH_PAYLOAD_MAX];
-    int r = auth_kmsauth_payload(now - 3 * 60, now + (int64_t)(lifetime_minutes - 3) * 60, payload);
+    int r = auth_kmsauth_payload(now - INT64_C(3) * 60, now + (int64_t)(lifetime_minutes - 3) * 60,
+                                 payload);
     if (r != 0)
         return r;
     return auth_kmsauth_encrypt(k, key, version, user_type, from, to, payload, token_out);

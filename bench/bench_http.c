@@ -41,6 +41,8 @@ struct worker {
     long ok, errors, other;
 };
 
+/* Drops the response body. */
+// NOLINTNEXTLINE(readability-non-const-parameter): CURLOPT_WRITEFUNCTION's type has `char *`
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
     (void)p;
@@ -82,12 +84,13 @@ static void *run(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &b);
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         record(w, (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
-        if (rc != CURLE_OK)
+        if (rc != CURLE_OK) {
             w->errors++;
-        else if (code == 200 || code == 304)
+        } else if (code == 200 || code == 304) {
             w->ok++;
-        else
+        } else {
             w->other++;
+        }
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(h);
@@ -115,20 +118,21 @@ static int parse(int argc, char **argv, struct config *c)
     *c = (struct config){ .threads = 4, .seconds = 5, .label = "bench" };
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--url") == 0)
+        if (strcmp(k, "--url") == 0) {
             c->url = v;
-        else if (strcmp(k, "--label") == 0)
+        } else if (strcmp(k, "--label") == 0) {
             c->label = v;
-        else if (strcmp(k, "--header") == 0 && c->nheaders < MAX_HEADERS)
+        } else if (strcmp(k, "--header") == 0 && c->nheaders < MAX_HEADERS) {
             c->headers[c->nheaders++] = v;
-        else if (strcmp(k, "--threads") == 0 && cf_parse_i64(v, 1, MAX_THREADS, &n) == 0)
+        } else if (strcmp(k, "--threads") == 0 && cf_parse_i64(v, 1, MAX_THREADS, &n) == 0) {
             c->threads = (int)n; /* 1..MAX_THREADS */
-        else if (strcmp(k, "--seconds") == 0)
+        } else if (strcmp(k, "--seconds") == 0) {
             c->seconds = strtod(v, NULL);
-        else if (strcmp(k, "--requests") == 0 && cf_parse_i64(v, 1, 100000000, &n) == 0)
+        } else if (strcmp(k, "--requests") == 0 && cf_parse_i64(v, 1, 100000000, &n) == 0) {
             c->requests = (long)n;
-        else
+        } else {
             return -1;
+        }
     }
     if (c->url == NULL || c->threads < 1 || c->threads > MAX_THREADS || c->seconds <= 0 ||
         (strncmp(c->url, "http://127.0.0.1:", 17) != 0 &&

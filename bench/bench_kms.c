@@ -90,7 +90,8 @@ static int op_open_miss(struct bench *b)
     return open_with(b, NULL); /* no cache: one Decrypt per open */
 }
 
-static void run(const char *name, bench_fn fn, struct bench *b, double seconds)
+/* Runs fn for about `seconds` and prints its rate; 0, or -1 if an operation failed. */
+static int run(const char *name, bench_fn fn, struct bench *b, double seconds)
 {
     int64_t start = cf_mono_ms(), deadline = start + (int64_t)(seconds * 1000.0);
     uint64_t n = 0;
@@ -98,46 +99,64 @@ static void run(const char *name, bench_fn fn, struct bench *b, double seconds)
     do {
         for (int i = 0; i < 64; i++) {
             if (fn(b) != 0) {
-                fprintf(stderr, "bench_kms: %s failed\n", name);
-                exit(1);
+                (void)fprintf(stderr, "bench_kms: %s failed\n", name);
+                return -1;
             }
         }
         n += 64;
     } while (cf_mono_ms() < deadline);
     double elapsed = (double)(cf_mono_ms() - start) / 1000.0;
-    printf("{\"bench\":\"%s\",\"ops\":%llu,\"seconds\":%.3f,\"ops_per_sec\":%.0f,"
-           "\"payload_bytes\":%zu}\n",
-           name, (unsigned long long)n, elapsed, (double)n / elapsed, b->payload_len);
-    fflush(stdout);
+    (void)printf("{\"bench\":\"%s\",\"ops\":%llu,\"seconds\":%.3f,\"ops_per_sec\":%.0f,"
+                 "\"payload_bytes\":%zu}\n",
+                 name, (unsigned long long)n, elapsed, (double)n / elapsed, b->payload_len);
+    (void)fflush(stdout);
+    return 0;
 }
 
-static void setup(struct bench *b, size_t payload_len)
+/* A local KMS client, a cache, a data-key blob and a sealed payload; 0, or -1 on failure. */
+static int setup(struct bench *b, size_t payload_len)
 {
     char dir[] = "/tmp/coffer-bench-XXXXXX", path[64], err[256];
     struct kms_local *kl = NULL;
-    struct cf_secret dk;
+    struct cf_secret dk = { 0 };
     char arn[64];
 
     if (mkdtemp(dir) == NULL || snprintf(path, sizeof(path), "%s/keys.json", dir) < 0 ||
         kms_local_init_file(path, err, sizeof(err)) != 0 ||
         kms_local_open(path, &kl, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bench_kms: cannot make a key file\n");
-        exit(1);
+        (void)fprintf(stderr, "bench_kms: cannot make a key file\n");
+        return -1;
     }
     unlink(path);
     rmdir(dir);
     b->k = kms_client_wrap(&kms_local_ops, kl);
     if (kms_context_add(&b->ctx, "id", cred) != 0 || kms_dkcache_new(10000, 900, &b->cache) != 0)
-        exit(1);
+        return -1;
     b->payload_len = payload_len;
     b->payload = cf_xcalloc(1, payload_len < 32 ? 32 : payload_len);
     if (kms_generate_data_key(b->k, "alias/coffer-master", &b->ctx, &dk, &b->blob, arn,
                               sizeof(arn)) != 0 ||
         kms_envelope_seal(b->k, b->cache, "alias/coffer-master", cred, 1, b->payload,
-                          b->payload_len, &b->sealed) != 0)
-        exit(1);
+                          b->payload_len, &b->sealed) != 0) {
+        cf_secret_free(&dk);
+        return -1;
+    }
     cf_secret_free(&dk);
+    return 0;
 }
+
+/* Every benchmark, in the order they run. */
+static const struct {
+    const char *name;
+    bench_fn fn;
+} benches[] = {
+    { .name = "local_encrypt_32B", .fn = op_encrypt },
+    { .name = "local_decrypt_32B", .fn = op_decrypt },
+    { .name = "local_generate_data_key", .fn = op_generate },
+    { .name = "envelope_seal", .fn = op_seal },
+    { .name = "envelope_open_cache_hit", .fn = op_open_hit },
+    { .name = "envelope_open_cache_miss", .fn = op_open_miss },
+};
 
 int main(int argc, char **argv)
 {
@@ -147,22 +166,22 @@ int main(int argc, char **argv)
 
     cf_json_init();
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0)
+        if (strcmp(argv[i], "--seconds") == 0) {
             seconds = strtod(argv[i + 1], NULL);
-        else if (strcmp(argv[i], "--payload") == 0)
+        } else if (strcmp(argv[i], "--payload") == 0) {
             payload = (size_t)strtoul(argv[i + 1], NULL, 10);
+        }
     }
     if (seconds <= 0 || payload == 0 || payload > 65536) {
-        fprintf(stderr, "usage: bench_kms [--seconds S] [--payload 1..65536]\n");
+        (void)fprintf(stderr, "usage: bench_kms [--seconds S] [--payload 1..65536]\n");
         return 2;
     }
-    setup(&b, payload);
-    run("local_encrypt_32B", op_encrypt, &b, seconds);
-    run("local_decrypt_32B", op_decrypt, &b, seconds);
-    run("local_generate_data_key", op_generate, &b, seconds);
-    run("envelope_seal", op_seal, &b, seconds);
-    run("envelope_open_cache_hit", op_open_hit, &b, seconds);
-    run("envelope_open_cache_miss", op_open_miss, &b, seconds);
+    if (setup(&b, payload) != 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
+        if (run(benches[i].name, benches[i].fn, &b, seconds) != 0)
+            return 1; /* the first failure ends the run */
+    }
     kms_sealed_free(&b.sealed);
     kms_blob_free(&b.blob);
     kms_dkcache_free(b.cache);

@@ -64,6 +64,7 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 static const char *default_url(const struct cf_config *cfg)
 {
     static char url[300];
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): option parsing, before any thread; no setenv
     const char *env = getenv("COFFER_URL");
     if (env != NULL)
         return env;

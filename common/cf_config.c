@@ -263,17 +263,18 @@ int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
 {
     const char *msg = NULL;
 
-    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         msg = "COFFER_TLS_CERT and COFFER_TLS_KEY go together: set both or neither";
-    else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL)
+    } else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL) {
         msg = "COFFER_AUTH_CONTEXT is required when COFFER_AUTH_KEY or COFFER_USER_AUTH_KEY is set";
-    else if (strcmp(cfg->kms_backend, "local") == 0 && cfg->local_key_file == NULL)
+    } else if (strcmp(cfg->kms_backend, "local") == 0 && cfg->local_key_file == NULL) {
         msg = "COFFER_LOCAL_KEY_FILE is required with COFFER_KMS_BACKEND=local (create one with "
               "`cofferd local-key init PATH`)";
-    else if (cf_config_master_key(cfg) == NULL)
+    } else if (cf_config_master_key(cfg) == NULL) {
         msg = "COFFER_KMS_MASTER_KEY is required with COFFER_KMS_BACKEND=aws";
-    else if (cfg->kms_backoff_base_ms > cfg->kms_backoff_max_ms)
+    } else if (cfg->kms_backoff_base_ms > cfg->kms_backoff_max_ms) {
         msg = "COFFER_KMS_BACKOFF_BASE_MS may not exceed COFFER_KMS_BACKOFF_MAX_MS";
+    }
     if (msg == NULL)
         return 0;
     return config_fail(err, errcap, "%s", msg);

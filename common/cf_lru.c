@@ -43,7 +43,7 @@ int cf_lru_new(size_t max_entries, size_t value_len, struct cf_lru **out)
     m->nbuckets = 16;
     while (m->nbuckets < max_entries * 2)
         m->nbuckets *= 2;
-    m->buckets = cf_xcalloc(m->nbuckets, sizeof(*m->buckets));
+    m->buckets = cf_xcalloc(m->nbuckets, sizeof(struct entry *));
     pthread_mutex_init(&m->lock, NULL);
     *out = m;
     return 0;
@@ -58,14 +58,16 @@ static size_t bucket_of(const struct cf_lru *m, const uint8_t *key)
 
 static void lru_unlink(struct cf_lru *m, struct entry *e)
 {
-    if (e->prev != NULL)
+    if (e->prev != NULL) {
         e->prev->next = e->next;
-    else
+    } else {
         m->head = e->next;
-    if (e->next != NULL)
+    }
+    if (e->next != NULL) {
         e->next->prev = e->prev;
-    else
+    } else {
         m->tail = e->prev;
+    }
     e->prev = e->next = NULL;
 }
 

@@ -174,10 +174,11 @@ int db_credential_id_by_name(struct db_conn *c, const char *name,
 
     if ((r = db_exec(c, &q, params, NULL, NULL, &res)) != 0)
         return r;
-    if (PQntuples(res) != 1)
+    if (PQntuples(res) != 1) {
         r = CF_ENOTFOUND;
-    else if (cf_fmt(id_out, DB_CREDENTIAL_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0)) != 0)
+    } else if (cf_fmt(id_out, DB_CREDENTIAL_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0)) != 0) {
         r = CF_EDB;
+    }
     PQclear(res);
     return r;
 }

@@ -25,10 +25,11 @@ int db_principal_role(struct db_conn *c, const char *name, char *role, size_t ro
 
     if ((r = db_exec(c, &q, params, NULL, NULL, &res)) != 0)
         return r;
-    if (PQntuples(res) != 1)
+    if (PQntuples(res) != 1) {
         r = CF_ENOTFOUND;
-    else if (cf_fmt(role, rolecap, "%s", PQgetvalue(res, 0, 0)) != 0)
+    } else if (cf_fmt(role, rolecap, "%s", PQgetvalue(res, 0, 0)) != 0) {
         r = CF_EDB;
+    }
     PQclear(res);
     return r;
 }

@@ -123,10 +123,11 @@ void kms_client_free(struct kms_client *k)
 
 static int count(struct kms_client *k, enum kms_op op, int r)
 {
-    if (r == 0)
+    if (r == 0) {
         atomic_fetch_add_explicit(&k->ok[op], 1, memory_order_relaxed);
-    else
+    } else {
         atomic_fetch_add_explicit(&k->failed[op], 1, memory_order_relaxed);
+    }
     return r;
 }
 

@@ -30,9 +30,12 @@ static int build_aad(int version, const char *id, int64_t revision, uint8_t *aad
     if (idlen == 0 || idlen > KMS_ENVELOPE_ID_MAX || revision < 1 || revision > UINT32_MAX ||
         version < 1 || version > 255)
         return CF_EINVAL;
+    /* aad is bytes, not a C string: no NUL belongs after the magic or the id */
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): a byte buffer, not a C string
     memcpy(aad, AAD_MAGIC, AAD_MAGIC_LEN);
     aad[4] = (uint8_t)version;
     aad[5] = (uint8_t)idlen;
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): a byte buffer, not a C string
     memcpy(aad + 6, id, idlen);
     for (size_t i = 0; i < 4; i++)
         aad[6 + idlen + i] = (uint8_t)((uint64_t)revision >> (24 - 8 * i));

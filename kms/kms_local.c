@@ -270,10 +270,11 @@ static void build_aad(const struct local_key *k, const struct kms_context *ctx, 
     cf_buf_append(aad, LOCAL_MAGIC, LOCAL_MAGIC_LEN);
     cf_buf_append(aad, &n, 1);
     cf_buf_append(aad, k->id, n);
-    if (ctx != NULL)
+    if (ctx != NULL) {
         kms_context_canonical(ctx, aad);
-    else
+    } else {
         cf_buf_append_str(aad, "{}");
+    }
 }
 
 static int local_seal(const struct local_key *k, const uint8_t *plain, size_t len,

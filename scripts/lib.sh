@@ -10,7 +10,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 BUILD_PACKAGES="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libpq-dev
   libjansson-dev libcivetweb-dev"
 RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates"
-TEST_PACKAGES="libcmocka-dev"
+TEST_PACKAGES="libcmocka-dev clang-format clang-tidy"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -135,11 +135,12 @@ static int cmd_serve(const struct cf_config *cfg)
                      &ctx.pool) != 0 ||
         auth_new(ctx.pool, ctx.kms, cfg, &ctx.auth) != 0)
         goto out;
-    if (auth_resolve_keys(ctx.auth) != 0)
+    if (auth_resolve_keys(ctx.auth) != 0) {
         cf_log(CF_LOG_WARN,
                "auth keys not resolved yet: KMS is unreachable; kmsauth requests "
                "answer 503 until it answers",
                NULL);
+    }
     if ((rc = check_database(cfg, &ctx)) != 0)
         goto out;
     if (audit_writer_start(cfg->database_url, (size_t)cfg->audit_batch_max,

@@ -89,6 +89,7 @@ enum svc_code {
     SVC_DATABASE_UNAVAILABLE,
     SVC_AUDIT_UNAVAILABLE,
     SVC_NOT_READY,
+    SVC_CODE_COUNT /* not a code: how many there are (svc_errors.c checks its table) */
 };
 
 /* The HTTP status of a code (the only code-to-status map). */

@@ -108,17 +108,19 @@ int svc_finish(struct svc_req *req, struct svc_result *res)
         (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL); /* a handler that decided nothing */
     if (!req->audited) {
         svc_audit_event(req, res, &ev);
-        if (svc_audit_submit(req->ctx, &ev) != 0)
+        if (svc_audit_submit(req->ctx, &ev) != 0) {
             (void)svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
-        else
+        } else {
             req->audited = true;
+        }
     }
-    if (res->status == 304)
+    if (res->status == 304) {
         status = svc_reply_not_modified(req);
-    else if (res->status < 400)
+    } else if (res->status < 400) {
         status = svc_reply_json(req, res->status, res->body);
-    else
+    } else {
         status = svc_reply_error(req, res->code, res->message[0] ? res->message : NULL, res->extra);
+    }
     json_decref(res->body);
     json_decref(res->extra);
     res->body = res->extra = NULL;
@@ -199,12 +201,13 @@ int svc_query_bool(const struct svc_req *req, struct svc_result *res, const char
     *out = def;
     if (v == NULL)
         return 0;
-    if (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 || strcmp(v, "1") == 0)
+    if (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 || strcmp(v, "1") == 0) {
         *out = true;
-    else if (strcmp(v, "false") == 0 || strcmp(v, "False") == 0 || strcmp(v, "0") == 0)
+    } else if (strcmp(v, "false") == 0 || strcmp(v, "False") == 0 || strcmp(v, "0") == 0) {
         *out = false;
-    else
+    } else {
         r = svc_fail(res, SVC_INVALID_PARAMETER, "%s must be true or false", name);
+    }
     free(v);
     return r;
 }
@@ -255,38 +258,70 @@ int svc_query_paging(const struct svc_req *req, struct svc_result *res, int64_t 
 
     *limit = -1;
     *after_lower = *after_id = NULL;
-    if (lim != NULL && cf_parse_i64(lim, 1, 1000, limit) != 0)
+    if (lim != NULL && cf_parse_i64(lim, 1, 1000, limit) != 0) {
         r = svc_fail(res, SVC_INVALID_PARAMETER, "limit must be an integer from 1 to 1000");
-    else if (page != NULL && !page_decode(page, after_lower, after_id))
+    } else if (page != NULL && !page_decode(page, after_lower, after_id)) {
         r = svc_fail(res, SVC_INVALID_PAGE, NULL);
+    }
     free(lim);
     free(page);
     return r;
 }
 
-/* True if a JSON value holds U+0000 in any string or member name. */
-static bool has_nul(json_t *v)
+/* The values has_nul() has still to visit: it walks the tree with this stack, not by
+ * recursion, so a deeply nested body cannot exhaust a worker thread's stack. */
+struct json_todo {
+    json_t **v;
+    size_t n, cap;
+};
+
+static void todo_push(struct json_todo *t, json_t *v)
+{
+    if (t->n == t->cap) {
+        /* at most one entry per value of a body of at most 16 MiB (max_body): cannot wrap */
+        t->cap = t->cap == 0 ? 16 : t->cap * 2;
+        t->v = cf_xrealloc(t->v, t->cap * sizeof(json_t *));
+    }
+    t->v[t->n++] = v;
+}
+
+/* Pushes the members of an object or the elements of an array; other values have none. */
+static void todo_push_children(struct json_todo *t, json_t *v)
 {
     const char *key;
     json_t *child;
     size_t i;
 
-    if (json_is_string(v))
-        return strlen(json_string_value(v)) != json_string_length(v);
     if (json_is_object(v)) {
         json_object_foreach(v, key, child)
         {
-            if (has_nul(child))
-                return true;
+            todo_push(t, child);
         }
     } else if (json_is_array(v)) {
         json_array_foreach(v, i, child)
         {
-            if (has_nul(child))
-                return true;
+            todo_push(t, child);
         }
     }
-    return false;
+}
+
+/* True if a JSON value holds U+0000 in any string (the parser refuses it in member names). */
+static bool has_nul(json_t *root)
+{
+    struct json_todo todo = { 0 };
+    bool found = false;
+
+    todo_push(&todo, root);
+    while (todo.n > 0 && !found) {
+        json_t *v = todo.v[--todo.n];
+        if (json_is_string(v)) {
+            found = strlen(json_string_value(v)) != json_string_length(v);
+        } else {
+            todo_push_children(&todo, v);
+        }
+    }
+    free(todo.v); /* pointers into the tree, not values: nothing to wipe */
+    return found;
 }
 
 int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
@@ -339,9 +374,10 @@ int svc_expected_revision(const struct svc_req *req, const json_t *body, struct 
         const json_t *v = json_object_get(body, "expected_revision");
         if (v == NULL)
             return 0;
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
             return svc_fail(res, SVC_INVALID_REQUEST,
                             "expected_revision must be a non-negative integer");
+        }
         *out = json_integer_value(v);
         return 0;
     }
@@ -398,9 +434,9 @@ void svc_tx_end(struct svc_req *req, struct svc_result *res, struct db_conn *c, 
     if (r == 0 && (r = db_notify_change(c, kind, id)) != 0)
         (void)svc_fail_err(res, r);
     int cr = db_tx_end(c, r);
-    if (r == 0 && cr != 0)
+    if (r == 0 && cr != 0) {
         (void)svc_fail_err(res, cr);
-    else if (r == 0) {
+    } else if (r == 0) {
         req->audited = true; /* the row committed with the change */
         svc_metrics_audit_event(ev.result);
     }

@@ -71,9 +71,10 @@ static int check_filters(struct events_query *q, struct svc_result *res)
     int64_t t;
 
     for (size_t i = 0; i < 2; i++) {
-        if (q->p[i] != NULL && cf_time_parse_rfc3339(q->p[i], &t) != 0)
+        if (q->p[i] != NULL && cf_time_parse_rfc3339(q->p[i], &t) != 0) {
             return svc_fail(res, SVC_INVALID_PARAMETER, "%s must be an RFC 3339 date-time",
                             names[i]);
+        }
     }
     if ((q->p[3] != NULL && !one_of(q->p[3], types)) ||
         (q->p[7] != NULL && !one_of(q->p[7], results)) ||
@@ -83,9 +84,10 @@ static int check_filters(struct events_query *q, struct svc_result *res)
         q->actions = json_array();
         for (const char *s = q->p[4]; s != NULL; s = strchr(s, ',') ? strchr(s, ',') + 1 : NULL) {
             size_t n = strcspn(s, ",");
-            if (n == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyz_.") < n)
+            if (n == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyz_.") < n) {
                 return svc_fail(res, SVC_INVALID_PARAMETER,
                                 "action is a comma-separated list of action names");
+            }
             json_array_append_new(q->actions, json_stringn(s, n));
         }
     }

@@ -65,10 +65,11 @@ int svc_authenticate(struct svc_req *req)
     int r = auth_authenticate(req->ctx->auth, &creds, &req->who, &req->why);
     const char *auth_h = creds.authorization;
 
-    if (r != CF_EAUTH || req->why.presented)
+    if (r != CF_EAUTH || req->why.presented) {
         svc_metrics_auth(auth_h != NULL && strncasecmp(auth_h, "Bearer ", 7) == 0 ? "api_token"
                                                                                   : "kmsauth",
                          r == 0, req->who.cache_hit);
+    }
     if (r == 0 && req->who.role != AUTH_ROLE_NONE) {
         req->authenticated = true;
         return 0;

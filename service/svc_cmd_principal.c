@@ -33,12 +33,13 @@ static int principal_tx(struct db_conn *c, const char *verb, const char *name, c
     svc_cmd_actor(actor, sizeof(actor));
     if ((r = db_tx_begin(c)) != 0)
         return r;
-    if (strcmp(verb, "set") == 0)
+    if (strcmp(verb, "set") == 0) {
         r = db_principal_set(c, name, role, actor, out, &created);
-    else if (strcmp(verb, "remove") == 0)
+    } else if (strcmp(verb, "remove") == 0) {
         r = db_principal_remove(c, name, out);
-    else
+    } else {
         r = db_principal_list(c, out);
+    }
     if (r == 0) {
         char action[32];
         (void)snprintf(action, sizeof(action), "principal.%s", verb); /* a fixed verb: fits */
@@ -69,9 +70,10 @@ static int parse_args(int argc, char **argv, const char **verb, const char **nam
         return svc_cmd_usage("principal: expected `set NAME --role ROLE`, `remove NAME` or "
                              "`list`");
     }
-    if (!svc_principal_name_valid(*name))
+    if (!svc_principal_name_valid(*name)) {
         return svc_cmd_usage("principal: a name is 1-128 printable ASCII characters without / "
                              "or :");
+    }
     return 0;
 }
 
@@ -90,12 +92,13 @@ int svc_cmd_principal(const struct cf_config *cfg, int argc, char **argv)
     }
     r = principal_tx(c, verb, name, role, &out);
     db_disconnect(c);
-    if (r == CF_ENOTFOUND)
+    if (r == CF_ENOTFOUND) {
         (void)fprintf(stderr, "cofferd principal: no principal named '%s'\n", name);
-    else if (r != 0)
+    } else if (r != 0) {
         (void)fprintf(stderr, "cofferd principal %s: failed: %s\n", verb, cf_strerror(r));
-    else
+    } else {
         print_json(out);
+    }
     json_decref(out);
     return r == 0 ? 0 : 1;
 }

@@ -147,7 +147,7 @@ static int write_revision(struct svc_req *req, struct svc_result *res, struct db
         r = svc_fail(res, SVC_INTERNAL_ERROR, NULL);
         goto out;
     }
-    if ((r = svc_seal_pairs(req->ctx, id, rev, st->pairs, &sealed)) != 0) {
+    if (svc_seal_pairs(req->ctx, id, rev, st->pairs, &sealed) != 0) {
         r = svc_fail(res, SVC_KMS_UNAVAILABLE, NULL);
         goto out;
     }
@@ -166,12 +166,13 @@ static int write_revision(struct svc_req *req, struct svc_result *res, struct db
         .sealed = &sealed,
     };
     r = rev == 1 ? db_credential_insert(c, &w, row_out) : db_credential_update(c, &w, row_out);
-    if (r == CF_ECONFLICT) /* taken since the check; the aborted transaction cannot look */
+    if (r == CF_ECONFLICT) { /* taken since the check; the aborted transaction cannot look */
         (void)svc_fail(res, SVC_NAME_CONFLICT, NULL);
-    else if (r != 0)
+    } else if (r != 0) {
         (void)svc_fail_err(res, r);
-    else
+    } else {
         svc_result_revision(res, rev);
+    }
 out:
     db_sealed_free(&sealed);
     cf_json_free_str(meta);
@@ -241,10 +242,11 @@ static int lock_current(struct svc_req *req, struct svc_result *res, struct db_c
     if (r != 0)
         return svc_fail_err(res, r);
     int64_t cur = json_integer_value(json_object_get(*row, "revision"));
-    if (expected >= 0 && expected != cur)
+    if (expected >= 0 && expected != cur) {
         r = svc_fail_stale(res, cur);
-    else if ((r = svc_open_pairs(req->ctx, path_id(req), cur, &sealed, pairs)) != 0)
+    } else if ((r = svc_open_pairs(req->ctx, path_id(req), cur, &sealed, pairs)) != 0) {
         r = svc_fail(res, svc_open_error(r), NULL);
+    }
     db_sealed_free(&sealed);
     return r;
 }
@@ -435,12 +437,13 @@ int svc_h_credential_services(struct svc_req *req)
     r = db_credential_get(c, path_id(req), false, &row, NULL);
     if (r == 0)
         r = db_credential_services(c, path_id(req), &services);
-    if (r == CF_ENOTFOUND)
+    if (r == CF_ENOTFOUND) {
         (void)svc_fail(&res, SVC_NOT_FOUND, "credential not found");
-    else if (r != 0)
+    } else if (r != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_pack("{s:O}", "services", services));
+    }
 out:
     db_release(req->ctx->pool, c);
     json_decref(row);

@@ -70,10 +70,11 @@ int svc_list_handler(struct svc_req *req, const struct svc_kind *k)
         svc_conn(req, &res, &c) != 0)
         goto out;
     /* one row more than asked tells whether another page exists */
-    if ((r = k->list(c, after_lower, after_id, limit < 0 ? -1 : limit + 1, &rows)) != 0)
+    if ((r = k->list(c, after_lower, after_id, limit < 0 ? -1 : limit + 1, &rows)) != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, page(k, rows, limit));
+    }
 out:
     db_release(req->ctx->pool, c);
     json_decref(rows);

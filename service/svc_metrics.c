@@ -124,7 +124,7 @@ static int print_durations(struct cf_buf *b)
                               "le=\"%g\"} %llu\n",
                               name, (double)bucket_ms[k] / 1000.0, (unsigned long long)acc);
         }
-        if (r == 0)
+        if (r == 0) {
             r = cf_buf_printf(b,
                               "coffer_http_request_duration_seconds_bucket{route=\"%s\","
                               "le=\"+Inf\"} %llu\n"
@@ -133,6 +133,7 @@ static int print_durations(struct cf_buf *b)
                               name, (unsigned long long)cum, name,
                               (double)load(&duration_sum_ms[i]) / 1000.0, name,
                               (unsigned long long)cum);
+        }
     }
     return r;
 }
@@ -148,20 +149,22 @@ static int print_kms(struct cf_buf *b, const struct svc_ctx *ctx)
 
     if (ctx->kms != NULL)
         kms_client_stats(ctx->kms, &st);
-    for (size_t i = 0; i < KMS_OP_COUNT && r == 0; i++)
+    for (size_t i = 0; i < KMS_OP_COUNT && r == 0; i++) {
         r = cf_buf_printf(b,
                           "coffer_kms_requests_total{op=\"%s\",result=\"ok\"} %llu\n"
                           "coffer_kms_requests_total{op=\"%s\",result=\"error\"} %llu\n",
                           kms_ops[i], (unsigned long long)st.ok[i], kms_ops[i],
                           (unsigned long long)st.failed[i]);
+    }
     kms_dkcache_stats(ctx->dkcache, &cs);
-    if (r == 0)
+    if (r == 0) {
         r = cf_buf_printf(b,
                           "# TYPE coffer_datakey_cache_hits_total counter\n"
                           "coffer_datakey_cache_hits_total %llu\n"
                           "# TYPE coffer_datakey_cache_misses_total counter\n"
                           "coffer_datakey_cache_misses_total %llu\n",
                           (unsigned long long)cs.hits, (unsigned long long)cs.misses);
+    }
     return r;
 }
 
@@ -172,12 +175,13 @@ static int print_auth(struct cf_buf *b)
 
     for (size_t m = 0; m < 2; m++) {
         for (size_t ok = 0; ok < 2; ok++) {
-            for (size_t hit = 0; hit < 2 && r == 0; hit++)
+            for (size_t hit = 0; hit < 2 && r == 0; hit++) {
                 r = cf_buf_printf(b,
                                   "coffer_auth_total{method=\"%s\",result=\"%s\",cache=\"%s\"} "
                                   "%llu\n",
                                   methods[m], ok ? "ok" : "failed", hit ? "hit" : "miss",
                                   (unsigned long long)load(&auth_counts[m][ok][hit]));
+            }
         }
     }
     return r;
@@ -224,17 +228,19 @@ static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
                           (unsigned long long)st.failures, (long long)st.head_id);
     for (size_t i = 0; i < AUDIT_BATCH_BUCKETS && r == 0; i++) {
         acc += st.batch_sizes[i];
-        if (i + 1 < AUDIT_BATCH_BUCKETS)
+        if (i + 1 < AUDIT_BATCH_BUCKETS) {
             r = cf_buf_printf(b, "coffer_audit_batch_size_bucket{le=\"%zu\"} %llu\n",
                               (size_t)1 << i, (unsigned long long)acc);
+        }
     }
-    if (r == 0)
+    if (r == 0) {
         r = cf_buf_printf(b,
                           "coffer_audit_batch_size_bucket{le=\"+Inf\"} %llu\n"
                           "coffer_audit_batch_size_sum %llu\n"
                           "coffer_audit_batch_size_count %llu\n",
                           (unsigned long long)acc, (unsigned long long)st.rows,
                           (unsigned long long)st.batches);
+    }
     return r;
 }
 

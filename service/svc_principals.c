@@ -33,10 +33,11 @@ int svc_h_principals_list(struct svc_req *req)
 
     if (svc_require_admin(req, &res, NULL) != 0 || svc_conn(req, &res, &c) != 0)
         goto out;
-    if ((r = db_principal_list(c, &rows)) != 0)
+    if ((r = db_principal_list(c, &rows)) != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_pack("{s:O}", "principals", rows));
+    }
 out:
     db_release(req->ctx->pool, c);
     json_decref(rows);
@@ -68,10 +69,11 @@ int svc_h_principal_set(struct svc_req *req)
     }
     if (svc_tx_begin(req, &res, &c) != 0)
         goto out;
-    if ((r = db_principal_set(c, name, role, req->who.actor, &row, &created)) != 0)
+    if ((r = db_principal_set(c, name, role, req->who.actor, &row, &created)) != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_incref(row));
+    }
     svc_tx_end(req, &res, c, "principal", name);
 out:
     json_decref(row);
@@ -96,12 +98,13 @@ int svc_h_principal_remove(struct svc_req *req)
     }
     if (svc_tx_begin(req, &res, &c) != 0)
         goto out;
-    if ((r = db_principal_remove(c, name, &row)) == CF_ENOTFOUND)
+    if ((r = db_principal_remove(c, name, &row)) == CF_ENOTFOUND) {
         (void)svc_fail(&res, SVC_NOT_FOUND, "principal not found");
-    else if (r != 0)
+    } else if (r != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_incref(row));
+    }
     svc_tx_end(req, &res, c, "principal", name);
 out:
     json_decref(row);

@@ -207,11 +207,11 @@ static int cmp_json_str(const void *a, const void *b)
 static void sort_strings(json_t *arr)
 {
     size_t n = json_array_size(arr);
-    json_t **items = cf_xcalloc(n == 0 ? 1 : n, sizeof(*items));
+    json_t **items = cf_xcalloc(n == 0 ? 1 : n, sizeof(json_t *));
     for (size_t i = 0; i < n; i++)
         items[i] = json_incref(json_array_get(arr, i));
     if (n > 1)
-        qsort(items, n, sizeof(*items), cmp_json_str);
+        qsort(items, n, sizeof(json_t *), cmp_json_str);
     json_array_clear(arr);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, items[i]);

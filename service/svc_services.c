@@ -362,11 +362,11 @@ static int write_service(struct svc_req *req, struct svc_result *res, struct db_
                                   .modified_by = req->who.actor };
     int r = rev == 1 ? db_service_insert(c, &w, &row) : db_service_update(c, &w, &row);
 
-    if (r == CF_ECONFLICT) /* created meanwhile by another request */
+    if (r == CF_ECONFLICT) { /* created meanwhile by another request */
         r = svc_fail_stale(res, 1);
-    else if (r != 0)
+    } else if (r != 0) {
         r = svc_fail_err(res, r);
-    else if ((r = expand_credentials(req, res, c, path_id(req), false, &creds)) == 0) {
+    } else if ((r = expand_credentials(req, res, c, path_id(req), false, &creds)) == 0) {
         svc_result_revision(res, rev);
         svc_ok(res, svc_service_repr(row, creds, put_perms()));
     }
@@ -392,10 +392,11 @@ static void put_in_tx(struct svc_req *req, struct svc_result *res, struct db_con
         goto out;
     }
     res->action = cur == NULL ? "service.create" : "service.update";
-    if (in->credentials != NULL)
+    if (in->credentials != NULL) {
         ids = json_incref(in->credentials);
-    else
+    } else {
         ids = cur != NULL ? json_incref(json_object_get(cur, "credentials")) : json_array();
+    }
     bool enabled = in->has_enabled ? in->enabled
                                    : (cur == NULL || json_is_true(json_object_get(cur, "enabled")));
     if (check_mapping(c, res, ids) == 0)
@@ -493,14 +494,15 @@ static void revert_in_tx(struct svc_req *req, struct svc_result *res, struct db_
     }
     int64_t cur_rev = json_integer_value(json_object_get(cur, "revision"));
     bool enabled = json_is_true(json_object_get(old, "enabled"));
-    if (expected >= 0 && expected != cur_rev)
+    if (expected >= 0 && expected != cur_rev) {
         (void)svc_fail_stale(res, cur_rev);
-    else if (same_set(ids, json_object_get(cur, "credentials")) &&
-             json_equal(json_object_get(old, "enabled"), json_object_get(cur, "enabled")) &&
-             json_equal(json_object_get(old, "account"), json_object_get(cur, "account")))
+    } else if (same_set(ids, json_object_get(cur, "credentials")) &&
+               json_equal(json_object_get(old, "enabled"), json_object_get(cur, "enabled")) &&
+               json_equal(json_object_get(old, "account"), json_object_get(cur, "account"))) {
         (void)svc_fail(res, SVC_NO_CHANGE, NULL);
-    else if (check_mapping(c, res, ids) == 0)
+    } else if (check_mapping(c, res, ids) == 0) {
         (void)write_service(req, res, c, cur_rev + 1, enabled, ids);
+    }
 out:
     json_decref(ids);
     json_decref(old);

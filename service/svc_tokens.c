@@ -24,16 +24,17 @@ static int parse_create(json_t *body, struct svc_result *res, struct db_token *t
     json_t *ttlv = json_object_get(body, "ttl_seconds");
     enum auth_role parsed;
 
+    *ttl = TOKEN_TTL_DEFAULT; /* out-parameter set on entry, before any refusal */
     if (name == NULL || !svc_token_name_valid(name))
         return svc_fail(res, SVC_INVALID_NAME, "name must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
     if (role == NULL || auth_role_parse(role, &parsed) != 0)
         return svc_fail(res, SVC_INVALID_REQUEST, "role must be \"admin\" or \"auditor\"");
-    *ttl = TOKEN_TTL_DEFAULT;
     if (ttlv != NULL) {
         if (!json_is_integer(ttlv) || json_integer_value(ttlv) < TOKEN_TTL_MIN ||
-            json_integer_value(ttlv) > TOKEN_TTL_MAX)
+            json_integer_value(ttlv) > TOKEN_TTL_MAX) {
             return svc_fail(res, SVC_INVALID_REQUEST,
                             "ttl_seconds must be an integer from 60 to 31536000");
+        }
         *ttl = json_integer_value(ttlv);
     }
     memcpy(t->name, name, strlen(name) + 1); /* svc_token_name_valid: at most 64 bytes */
@@ -104,10 +105,11 @@ int svc_h_tokens_list(struct svc_req *req)
         svc_query_bool(req, &res, "include_revoked", false, &all) != 0 ||
         svc_conn(req, &res, &c) != 0)
         goto out;
-    if ((r = db_token_list(c, all, &rows)) != 0)
+    if ((r = db_token_list(c, all, &rows)) != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_pack("{s:O}", "tokens", rows));
+    }
 out:
     db_release(req->ctx->pool, c);
     json_decref(rows);
@@ -131,12 +133,13 @@ int svc_h_token_revoke(struct svc_req *req)
     }
     if (svc_tx_begin(req, &res, &c) != 0)
         goto out;
-    if ((r = db_token_revoke(c, id, req->who.actor, &row)) == CF_ENOTFOUND)
+    if ((r = db_token_revoke(c, id, req->who.actor, &row)) == CF_ENOTFOUND) {
         (void)svc_fail(&res, SVC_NOT_FOUND, "token not found");
-    else if (r != 0)
+    } else if (r != 0) {
         (void)svc_fail_err(&res, r);
-    else
+    } else {
         svc_ok(&res, json_incref(row));
+    }
     svc_tx_end(req, &res, c, "token", id);
 out:
     json_decref(row);

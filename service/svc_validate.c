@@ -132,15 +132,16 @@ static int parse_pairs(json_t *v, struct svc_result *res, json_t **out)
     json_object_foreach(v, key, val)
     {
         char *lower = ascii_lower(key);
-        if (!key_name_ok(lower))
+        if (!key_name_ok(lower)) {
             r = svc_fail(res, SVC_INVALID_KEY_NAME,
                          "pair keys must match ^[a-z0-9_][a-z0-9_.-]{0,127}$");
-        else if (json_object_get(pairs, lower) != NULL)
+        } else if (json_object_get(pairs, lower) != NULL) {
             r = svc_fail(res, SVC_DUPLICATE_KEY, "two pair keys are equal after lowercasing");
-        else if (!json_is_string(val))
+        } else if (!json_is_string(val)) {
             r = svc_fail(res, SVC_INVALID_CREDENTIAL_PAIRS, "pair values must be strings");
-        else
+        } else {
             json_object_set(pairs, lower, val);
+        }
         free(lower);
         if (r != 0)
             break;
@@ -162,18 +163,20 @@ static int parse_metadata(json_t *v, struct svc_result *res)
     json_t *val;
     size_t total = 0;
 
-    if (!json_is_object(v) || json_object_size(v) > SVC_METADATA_MAX)
+    if (!json_is_object(v) || json_object_size(v) > SVC_METADATA_MAX) {
         return svc_fail(res, SVC_INVALID_METADATA,
                         "metadata must be an object of at most %d string members",
                         SVC_METADATA_MAX);
+    }
     json_object_foreach(v, key, val)
     {
         size_t kc = utf8_chars(key);
         if (kc < 1 || kc > SVC_METADATA_KEY_MAX || !json_is_string(val) ||
-            json_string_length(val) > SVC_METADATA_VAL_MAX)
+            json_string_length(val) > SVC_METADATA_VAL_MAX) {
             return svc_fail(res, SVC_INVALID_METADATA,
                             "metadata keys must have 1-128 characters and values be strings of "
                             "at most 4 KiB");
+        }
         total += strlen(key) + json_string_length(val);
     }
     if (total > SVC_METADATA_ALL_MAX)
@@ -188,9 +191,10 @@ static int parse_tags(json_t *v, struct svc_result *res, json_t **out)
     json_t *t;
 
     *out = NULL;
-    if (!json_is_array(v) || json_array_size(v) > SVC_TAGS_MAX)
+    if (!json_is_array(v) || json_array_size(v) > SVC_TAGS_MAX) {
         return svc_fail(res, SVC_INVALID_TAGS, "tags must be an array of at most %d strings",
                         SVC_TAGS_MAX);
+    }
     json_t *tags = json_array();
     json_array_foreach(v, i, t)
     {
@@ -216,10 +220,11 @@ static int parse_scalars(json_t *body, struct svc_result *res, struct svc_cred_i
     json_t *doc = json_object_get(body, "documentation");
 
     if (name != NULL) {
-        if (!text_ok(name, SVC_NAME_MAX))
+        if (!text_ok(name, SVC_NAME_MAX)) {
             return svc_fail(res, SVC_INVALID_NAME,
                             "name must be a string of 1-256 characters without control "
                             "characters");
+        }
         in->name = json_string_value(name);
     }
     if (enabled != NULL) {
@@ -229,9 +234,10 @@ static int parse_scalars(json_t *body, struct svc_result *res, struct svc_cred_i
         in->enabled = json_is_true(enabled);
     }
     if (doc != NULL) {
-        if (!json_is_null(doc) && (!json_is_string(doc) || json_string_length(doc) > SVC_DOC_MAX))
+        if (!json_is_null(doc) && (!json_is_string(doc) || json_string_length(doc) > SVC_DOC_MAX)) {
             return svc_fail(res, SVC_INVALID_REQUEST,
                             "documentation must be null or a string of at most 16 KiB");
+        }
         in->has_documentation = true;
         in->documentation = json_is_string(doc) ? json_string_value(doc) : NULL;
     }
