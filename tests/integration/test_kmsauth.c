@@ -163,9 +163,10 @@ static void test_every_service_id_is_a_valid_from(void **state)
     /* the longest service id (128 bytes, the longest from) and one with every punctuation
      * character the id pattern allows (API.md 1.2, 2.3 step 1) */
     tapi_name(rnd, sizeof(rnd), "long-");
-    snprintf(ids[0], sizeof(ids[0]), "%s%s", rnd, "");
-    while (strlen(ids[0]) < 128)
-        strcat(ids[0], "x");
+    snprintf(ids[0], sizeof(ids[0]), "%s", rnd);
+    size_t len = strlen(ids[0]);
+    memset(ids[0] + len, 'x', 128 - len); /* pad to exactly 128 bytes */
+    ids[0][128] = '\0';
     tapi_name(rnd, sizeof(rnd), "p_.@+=,-");
     snprintf(ids[1], sizeof(ids[1]), "S%s", rnd);
     for (size_t i = 0; i < 2; i++) {
