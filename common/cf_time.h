@@ -21,6 +21,9 @@ int64_t cf_now_us(void);
 /* A monotonic clock in milliseconds, for durations and deadlines. */
 int64_t cf_mono_ms(void);
 
+/* The same clock in microseconds, for short durations. */
+int64_t cf_mono_us(void);
+
 /* An absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition
  * variable set to that clock. */
 void cf_deadline_ms(int ms, struct timespec *ts);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cf_err.h"
 
@@ -34,6 +35,10 @@ CF_MUST_CHECK int db_acquire(struct db_pool *pool, struct db_conn **out);
 /* Returns a connection to the pool; a broken one (or one left inside a transaction) is closed
  * and replaced on a later checkout. Safe with NULL. Thread-safe. */
 void db_release(struct db_pool *pool, struct db_conn *conn);
+
+/* Database errors seen by any connection since start (unexpected SQLSTATEs and lost
+ * connections), for metrics. Thread-safe. */
+uint64_t db_error_count(void);
 
 /* Connections idle in the pool and checked out, for metrics. Thread-safe. */
 void db_pool_counts(struct db_pool *pool, size_t *idle, size_t *busy);

@@ -8,6 +8,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -235,8 +236,16 @@ void db_pool_counts(struct db_pool *pool, size_t *idle, size_t *busy)
     *busy = nbusy;
 }
 
+static _Atomic uint64_t db_errors;
+
+uint64_t db_error_count(void)
+{
+    return atomic_load_explicit(&db_errors, memory_order_relaxed);
+}
+
 int db_result_err(struct db_conn *c, const PGresult *res, const char *what)
 {
+    atomic_fetch_add_explicit(&db_errors, 1, memory_order_relaxed);
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     int r = CF_EDB;

@@ -63,9 +63,16 @@ void kms_context_canonical(const struct kms_context *ctx, struct cf_buf *out);
 enum kms_op { KMS_OP_GENERATE_DATA_KEY, KMS_OP_DECRYPT, KMS_OP_ENCRYPT, KMS_OP_DESCRIBE_KEY };
 #define KMS_OP_COUNT 4
 
+#define KMS_DURATION_BUCKETS 8 /* upper bounds 1, 5, 10, 50, 100, 500, 1000, 5000 ms; then more */
+
+extern const int64_t kms_duration_bucket_ms[KMS_DURATION_BUCKETS];
+
 struct kms_stats {
     uint64_t ok[KMS_OP_COUNT];
     uint64_t failed[KMS_OP_COUNT];
+    uint64_t duration_us[KMS_OP_COUNT]; /* sum over every call */
+    uint64_t duration_buckets[KMS_OP_COUNT]
+                             [KMS_DURATION_BUCKETS + 1]; /* per bucket, not cumulative */
 };
 
 /* A backend: the four operations. Implementations: kms_local.c, kms_aws.c. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cf_mem.h"
+#include "cf_time.h"
 #include "kms.h"
 
 struct kms_client {
@@ -13,6 +14,8 @@ struct kms_client {
     void *impl;
     _Atomic uint64_t ok[KMS_OP_COUNT];     /* relaxed counters */
     _Atomic uint64_t failed[KMS_OP_COUNT]; /* relaxed counters */
+    _Atomic uint64_t duration_us[KMS_OP_COUNT];
+    _Atomic uint64_t buckets[KMS_OP_COUNT][KMS_DURATION_BUCKETS + 1];
 };
 
 void kms_blob_free(struct kms_blob *b)
@@ -121,8 +124,19 @@ void kms_client_free(struct kms_client *k)
     free(k);
 }
 
-static int count(struct kms_client *k, enum kms_op op, int r)
+const int64_t kms_duration_bucket_ms[KMS_DURATION_BUCKETS] = { 1, 5, 10, 50, 100, 500, 1000, 5000 };
+
+/* Counts a finished call and its duration (start from cf_mono_us()). */
+static int count(struct kms_client *k, enum kms_op op, int r, int64_t start_us)
 {
+    int64_t us = cf_mono_us() - start_us;
+    size_t b = 0;
+
+    while (b < KMS_DURATION_BUCKETS && us > kms_duration_bucket_ms[b] * 1000)
+        b++;
+    atomic_fetch_add_explicit(&k->buckets[op][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&k->duration_us[op], (uint64_t)(us > 0 ? us : 0),
+                              memory_order_relaxed);
     if (r == 0) {
         atomic_fetch_add_explicit(&k->ok[op], 1, memory_order_relaxed);
     } else {
@@ -139,9 +153,10 @@ int kms_generate_data_key(struct kms_client *k, const char *key_id, const struct
     *blob_out = (struct kms_blob){ 0 };
     if (key_id == NULL || *key_id == '\0' || strlen(key_id) > KMS_KEY_ID_MAX)
         return CF_EINVAL;
+    int64_t start = cf_mono_us();
     int r = k->ops->generate_data_key(k->impl, key_id, ctx, plain_out, blob_out, key_arn_out,
                                       key_arn_cap);
-    return count(k, KMS_OP_GENERATE_DATA_KEY, r);
+    return count(k, KMS_OP_GENERATE_DATA_KEY, r, start);
 }
 
 int kms_decrypt(struct kms_client *k, const uint8_t *blob, size_t blob_len,
@@ -151,8 +166,9 @@ int kms_decrypt(struct kms_client *k, const uint8_t *blob, size_t blob_len,
     *plain_out = (struct cf_secret){ 0 };
     if (blob == NULL || blob_len == 0)
         return CF_EINTEGRITY;
+    int64_t start = cf_mono_us();
     int r = k->ops->decrypt(k->impl, blob, blob_len, ctx, plain_out, key_arn_out, key_arn_cap);
-    return count(k, KMS_OP_DECRYPT, r);
+    return count(k, KMS_OP_DECRYPT, r, start);
 }
 
 int kms_encrypt(struct kms_client *k, const char *key_id, const uint8_t *plain, size_t plain_len,
@@ -164,17 +180,19 @@ int kms_encrypt(struct kms_client *k, const char *key_id, const uint8_t *plain, 
         return CF_EINVAL;
     if (plain_len == 0 || plain_len > KMS_PLAINTEXT_MAX)
         return CF_ETOOBIG;
+    int64_t start = cf_mono_us();
     int r =
         k->ops->encrypt(k->impl, key_id, plain, plain_len, ctx, blob_out, key_arn_out, key_arn_cap);
-    return count(k, KMS_OP_ENCRYPT, r);
+    return count(k, KMS_OP_ENCRYPT, r, start);
 }
 
 int kms_describe_key(struct kms_client *k, const char *key_id, char *arn_out, size_t arn_cap)
 {
     if (key_id == NULL || *key_id == '\0' || strlen(key_id) > KMS_KEY_ID_MAX)
         return CF_EINVAL;
+    int64_t start = cf_mono_us();
     int r = k->ops->describe_key(k->impl, key_id, arn_out, arn_cap);
-    return count(k, KMS_OP_DESCRIBE_KEY, r);
+    return count(k, KMS_OP_DESCRIBE_KEY, r, start);
 }
 
 void kms_client_stats(struct kms_client *k, struct kms_stats *out)
@@ -182,5 +200,10 @@ void kms_client_stats(struct kms_client *k, struct kms_stats *out)
     for (size_t i = 0; i < KMS_OP_COUNT; i++) {
         out->ok[i] = atomic_load_explicit(&k->ok[i], memory_order_relaxed);
         out->failed[i] = atomic_load_explicit(&k->failed[i], memory_order_relaxed);
+        out->duration_us[i] = atomic_load_explicit(&k->duration_us[i], memory_order_relaxed);
+        for (size_t b = 0; b <= KMS_DURATION_BUCKETS; b++) {
+            out->duration_buckets[i][b] =
+                atomic_load_explicit(&k->buckets[i][b], memory_order_relaxed);
+        }
     }
 }

@@ -141,6 +141,31 @@ static int print_durations(struct cf_buf *b)
 static const char *const kms_ops[KMS_OP_COUNT] = { "GenerateDataKey", "Decrypt", "Encrypt",
                                                    "DescribeKey" };
 
+static int print_kms_durations(struct cf_buf *b, const char *op, const struct kms_stats *st,
+                               size_t i)
+{
+    uint64_t acc = 0;
+    int r = 0;
+
+    for (size_t k = 0; k < KMS_DURATION_BUCKETS && r == 0; k++) {
+        acc += st->duration_buckets[i][k];
+        r = cf_buf_printf(b,
+                          "coffer_kms_request_duration_seconds_bucket{op=\"%s\",le=\"%g\"} "
+                          "%llu\n",
+                          op, (double)kms_duration_bucket_ms[k] / 1000.0, (unsigned long long)acc);
+    }
+    acc += st->duration_buckets[i][KMS_DURATION_BUCKETS];
+    if (r == 0) {
+        r = cf_buf_printf(b,
+                          "coffer_kms_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} "
+                          "%llu\ncoffer_kms_request_duration_seconds_sum{op=\"%s\"} %g\n"
+                          "coffer_kms_request_duration_seconds_count{op=\"%s\"} %llu\n",
+                          op, (unsigned long long)acc, op, (double)st->duration_us[i] / 1e6, op,
+                          (unsigned long long)acc);
+    }
+    return r;
+}
+
 static int print_kms(struct cf_buf *b, const struct svc_ctx *ctx)
 {
     struct kms_stats st = { 0 };
@@ -156,6 +181,10 @@ static int print_kms(struct cf_buf *b, const struct svc_ctx *ctx)
                           kms_ops[i], (unsigned long long)st.ok[i], kms_ops[i],
                           (unsigned long long)st.failed[i]);
     }
+    if (r == 0)
+        r = cf_buf_printf(b, "# TYPE coffer_kms_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < KMS_OP_COUNT && r == 0; i++)
+        r = print_kms_durations(b, kms_ops[i], &st, i);
     kms_dkcache_stats(ctx->dkcache, &cs);
     if (r == 0) {
         r = cf_buf_printf(b,
@@ -201,9 +230,11 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         "coffer_bundle_responses_total{status=\"304\"} %llu\n"
         "# TYPE coffer_db_pool_connections gauge\n"
         "coffer_db_pool_connections{state=\"idle\"} %zu\n"
-        "coffer_db_pool_connections{state=\"busy\"} %zu\n",
+        "coffer_db_pool_connections{state=\"busy\"} %zu\n"
+        "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n",
         COFFER_VERSION, (long long)atomic_load_explicit(&in_flight, memory_order_relaxed),
-        (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy);
+        (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy,
+        (unsigned long long)db_error_count());
 }
 
 static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
