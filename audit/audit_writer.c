@@ -154,6 +154,14 @@ out:
     return r;
 }
 
+static size_t size_bucket(size_t n)
+{
+    size_t b = 0;
+    while (b + 1 < AUDIT_BATCH_BUCKETS && ((size_t)1 << b) < n)
+        b++;
+    return b;
+}
+
 /* Writes one batch in one transaction on the writer's connection (remade when needed). */
 static int write_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 {
@@ -165,22 +173,18 @@ static int write_batch(struct audit_writer *w, struct ticket **batch, size_t n)
         r = append_batch(w->conn, batch, n);
         r = db_tx_end(w->conn, r);
     }
-    if (r != 0) {
-        cf_log(CF_LOG_ERROR, "access-log batch not committed", "{s:I, s:s}", "rows", (json_int_t)n,
-               "error", cf_errname(r));
-        db_disconnect(w->conn); /* a failed connection is not trusted again */
-        w->conn = NULL;
-        return CF_EUNAVAIL;
+    if (r == 0) {
+        atomic_fetch_add(&w->rows, n);
+        atomic_fetch_add(&w->batches, 1);
+        atomic_fetch_add(&w->sizes[size_bucket(n)], 1);
+        atomic_store(&w->head_id, batch[n - 1]->id);
+        return 0;
     }
-    return 0;
-}
-
-static size_t size_bucket(size_t n)
-{
-    size_t b = 0;
-    while (b + 1 < AUDIT_BATCH_BUCKETS && ((size_t)1 << b) < n)
-        b++;
-    return b;
+    cf_log(CF_LOG_ERROR, "access-log batch not committed", "{s:I, s:s}", "rows", (json_int_t)n,
+           "error", cf_errname(r));
+    db_disconnect(w->conn); /* a failed connection is not trusted again */
+    w->conn = NULL;
+    return CF_EUNAVAIL;
 }
 
 /* Takes up to max_batch live tickets off the queue (abandoned ones are dropped). Locked. */
@@ -216,24 +220,26 @@ static void wait_for_work(struct audit_writer *w)
     }
 }
 
-static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n, int r)
+/* Wakes the submitters of a written batch (each ticket holds its own result). Locked. */
+static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 {
-    int64_t last_id = batch[n - 1]->id; /* read before any ticket can be freed */
-
     for (size_t i = 0; i < n; i++) {
-        batch[i]->result = r;
+        if (batch[i]->result != 0)
+            atomic_fetch_add(&w->failures, 1);
         batch[i]->done = true;
         ticket_put(batch[i]); /* frees the tickets whose submitters gave up */
     }
-    if (r == 0) {
-        atomic_fetch_add(&w->rows, n);
-        atomic_fetch_add(&w->batches, 1);
-        atomic_fetch_add(&w->sizes[size_bucket(n)], 1);
-        atomic_store(&w->head_id, last_id);
-    } else {
-        atomic_fetch_add(&w->failures, n);
-    }
     pthread_cond_broadcast(&w->done);
+}
+
+/* Writes a batch; if it fails, each row alone, so that one row the database refuses (or a
+ * hostile one) fails only its own request. Sets every ticket's result. Unlocked. */
+static void write_all(struct audit_writer *w, struct ticket **batch, size_t n)
+{
+    int r = write_batch(w, batch, n);
+
+    for (size_t i = 0; i < n; i++)
+        batch[i]->result = r == 0 || n == 1 ? r : write_batch(w, &batch[i], 1);
 }
 
 static void *writer_thread(void *arg)
@@ -250,9 +256,9 @@ static void *writer_thread(void *arg)
         if (n == 0)
             continue;
         pthread_mutex_unlock(&w->lock); /* no lock is held across SQL */
-        int r = write_batch(w, batch, n);
+        write_all(w, batch, n);
         pthread_mutex_lock(&w->lock);
-        finish_batch(w, batch, n, r);
+        finish_batch(w, batch, n);
     }
     pthread_mutex_unlock(&w->lock);
     free(batch);

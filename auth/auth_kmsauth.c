@@ -148,12 +148,14 @@ static int resolve(struct auth *a, struct auth_keyset *ks)
             is_key_arn(ks->names[i]) ? 0 : kms_describe_key(a->kms, ks->names[i], arn, sizeof(arn));
         if (r == 0) {
             arns[i] = cf_xstrdup(is_key_arn(ks->names[i]) ? ks->names[i] : arn);
-        } else if (r == CF_EUNAVAIL || r == CF_ETHROTTLED || r == CF_EBADRESPONSE) {
-            free_names(arns, ks->n);
-            return CF_EUNAVAIL;
-        } else {
+        } else if (r == CF_ENOTFOUND || r == CF_EKMS) {
+            /* KMS answered: the key does not exist (or is unusable); no token will match it */
             cf_log(CF_LOG_ERROR, "auth key not known to KMS", "{s:s, s:s}", "key", ks->names[i],
                    "error", cf_errname(r));
+        } else {
+            /* unreachable, throttled, credentials not there yet: try again on a later request */
+            free_names(arns, ks->n);
+            return CF_EUNAVAIL;
         }
     }
     pthread_mutex_lock(&a->key_lock);
@@ -193,6 +195,7 @@ static int parse_payload(const struct cf_secret *plain, struct auth_token_info *
 {
     json_error_t jerr;
     json_t *v = json_loadb((const char *)plain->data, plain->len, JSON_REJECT_DUPLICATES, &jerr);
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     const char *nb = cf_json_str(v, "not_before"), *na = cf_json_str(v, "not_after");
     int r = CF_EINVAL;
 
@@ -293,6 +296,28 @@ static int principal_of(struct auth *a, const struct auth_token_info *info,
     return 0;
 }
 
+/* Steps 4-8: the cache, else KMS and the checks of a fresh token (then cached). */
+static int check_token(struct auth *a, const struct username *u, struct auth_keyset *ks,
+                       const uint8_t *blob, size_t n, const uint8_t key[CF_SHA256_LEN], int64_t now,
+                       struct auth_token_info *info, bool *hit, struct auth_failure *why)
+{
+    int r;
+
+    *hit = auth_cache_get(a->tokens, key, now, info) == 0;
+    if (*hit)
+        return 0;
+    if ((r = validate(a, u, ks, blob, n, info, why)) != 0)
+        return r;
+    info->version = u->version;
+    info->user_type = (int)u->type;
+    memcpy(info->from, u->from, sizeof(info->from));
+    why->reason = "kmsauth_window";
+    if (now < info->not_before || now > info->not_after)
+        return CF_EAUTH; /* failures are never cached */
+    auth_cache_put(a->tokens, key, info);
+    return 0;
+}
+
 int auth_kmsauth(struct auth *a, const char *username, const char *token,
                  struct auth_principal *who, struct auth_failure *why)
 {
@@ -300,6 +325,7 @@ int auth_kmsauth(struct auth *a, const char *username, const char *token,
     struct auth_token_info info = { 0 };
     struct username u;
     size_t n = 0;
+    bool hit = false;
     int r = CF_EAUTH;
 
     why->reason = "kmsauth_bad_username";
@@ -312,24 +338,15 @@ int auth_kmsauth(struct auth *a, const char *username, const char *token,
     if (ks == NULL || ks->n == 0 || a->kms == NULL)
         return CF_EAUTH;
     why->reason = "kmsauth_token_format";
-    if (strlen(token) > KMSAUTH_TOKEN_MAX ||
-        cf_b64_decode(CF_B64_STD, token, strlen(token), blob, sizeof(blob), &n) != 0 || n == 0)
-        return CF_EAUTH;
     int64_t now = atomic_load(&a->now)();
-    if (cache_key(a, token, &u, key) != 0)
-        return CF_EAUTH;
-    bool hit = auth_cache_get(a->tokens, key, now, &info) == 0;
-    if (!hit) {
-        if ((r = validate(a, &u, ks, blob, n, &info, why)) != 0)
-            return r;
-        info.version = u.version;
-        info.user_type = (int)u.type;
-        memcpy(info.from, u.from, sizeof(info.from));
-        why->reason = "kmsauth_window";
-        if (now < info.not_before || now > info.not_after)
-            return CF_EAUTH; /* failures are never cached */
-        auth_cache_put(a->tokens, key, &info);
-    }
+    if (strlen(token) <= KMSAUTH_TOKEN_MAX &&
+        cf_b64_decode(CF_B64_STD, token, strlen(token), blob, sizeof(blob), &n) == 0 && n > 0 &&
+        cache_key(a, token, &u, key) == 0)
+        r = check_token(a, &u, ks, blob, n, key, now, &info, &hit, why);
+    OPENSSL_cleanse(blob, sizeof(blob)); /* the token is a bearer credential */
+    OPENSSL_cleanse(key, sizeof(key));
+    if (r != 0)
+        return r;
     why->reason = "kmsauth_window";
     if (now < info.not_before || now > info.not_after)
         return CF_EAUTH; /* checked on every request, cached or not */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "auth_kmsauth_gen.h"
 #include "cf_codec.h"
@@ -24,6 +25,7 @@
 #include "cf_str.h"
 #include "cf_time.h"
 #include "kms.h"
+#include "kms_curl.h"
 
 struct opts {
     const char *cmd;
@@ -205,8 +207,9 @@ static int get_service(const struct opts *o, const char *username, const char *t
     if (rc != 0)
         (void)fprintf(stderr, "coffer: the server answered %ld\n", status);
 out:
-    curl_slist_free_all(hl);
+    kms_curl_slist_free_cleanse(hl); /* the header carries the token */
     curl_easy_cleanup(h);
+    OPENSSL_cleanse(auth, sizeof(auth));
     cf_free_cleanse_str(basic);
     return rc;
 }

@@ -91,6 +91,31 @@ static void on_notice(void *arg, const PGresult *res)
            state ? state : "?");
 }
 
+/* Copies a libpq message with every "quoted" span replaced by "...": a conninfo it cannot
+ * parse is quoted back, password included. */
+static void redact_quoted(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool quoted = false;
+
+    for (const char *p = in; *p != '\0' && o + 4 < cap; p++) {
+        if (*p == '"') {
+            quoted = !quoted;
+            if (quoted) {
+                memcpy(out + o, "\"...", 4);
+                o += 4;
+            } else {
+                out[o++] = '"';
+            }
+        } else if (!quoted) {
+            out[o++] = *p;
+            if (*p == '\n' || *p == '\t')
+                out[o - 1] = ' ';
+        }
+    }
+    out[o] = '\0';
+}
+
 int db_connect(const char *conninfo, struct db_conn **out)
 {
     *out = NULL;
@@ -98,8 +123,9 @@ int db_connect(const char *conninfo, struct db_conn **out)
     if (pg == NULL)
         return CF_EUNAVAIL;
     if (PQstatus(pg) != CONNECTION_OK) {
-        /* libpq's connection messages name hosts and ports, never the password */
-        cf_log(CF_LOG_WARN, "database connection failed", "{s:s}", "error", PQerrorMessage(pg));
+        char msg[512];
+        redact_quoted(PQerrorMessage(pg), msg, sizeof(msg));
+        cf_log(CF_LOG_WARN, "database connection failed", "{s:s}", "error", msg);
         PQfinish(pg);
         return CF_EUNAVAIL;
     }

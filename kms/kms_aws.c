@@ -367,6 +367,7 @@ static void error_type(const struct cf_buf *resp, char *type, size_t cap)
 {
     json_error_t jerr; /* its text may quote the input: never logged */
     json_t *root = resp->data != NULL ? json_loadb(resp->data, resp->len, 0, &jerr) : NULL;
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     const char *t = cf_json_str(root, "__type");
 
     type[0] = '\0';
@@ -520,6 +521,7 @@ static int aws_call(struct kms_aws *a, const char *op, const json_t *req, json_t
         goto out;
     *resp_out =
         json_loadb(resp.data != NULL ? resp.data : "", resp.len, JSON_REJECT_DUPLICATES, &jerr);
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     if (!json_is_object(*resp_out)) {
         cf_log(CF_LOG_WARN, "KMS answer is not a JSON object", "{s:s}", "op", op);
         r = CF_EBADRESPONSE;

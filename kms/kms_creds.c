@@ -77,6 +77,8 @@ int kms_creds_set(struct kms_creds *c, const char *akid, const char *secret, con
     int r = CF_EINVAL;
 
     kms_creds_free(c);
+    if (akid == NULL || secret == NULL) /* half a key pair */
+        goto out;
     if (!is_cred_string(akid, KMS_CREDS_AKID_MAX, false) ||
         !is_cred_string(secret, KMS_CREDS_SECRET_MAX, false))
         goto out;
@@ -285,6 +287,7 @@ int kms_creds_parse_json(const struct cf_buf *body, const char *source, struct k
     if (body->data == NULL)
         goto out;
     root = json_loadb(body->data, body->len, JSON_REJECT_DUPLICATES, &jerr);
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     if (!json_is_object(root))
         goto out;
     const char *code = cf_json_str(root, "Code");

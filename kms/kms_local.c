@@ -245,6 +245,7 @@ int kms_local_open(const char *path, struct kms_local **out, char *err, size_t e
         return r;
     struct kms_local *kl = cf_xcalloc(1, sizeof(*kl));
     root = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     /* jerr.text may quote key material: never logged */
     if (root == NULL || parse_key_file(root, kl) != 0) {
         r = local_fail(err, errcap,

@@ -32,6 +32,7 @@
 #define SVC_HEADERS_MAX    16384 /* all headers: more gets 431 */
 #define SVC_PATH_LOG_MAX   256
 #define SVC_EXTRA_HEADERS  4
+#define SVC_AUDIT_ID_MAX   256 /* bytes of a path segment an access-log row keeps */
 
 /* Read-only after start-up; handlers receive it through the request. */
 struct svc_ctx {
@@ -121,8 +122,9 @@ struct svc_req {
     bool authenticated;
     struct auth_principal who;
     struct auth_failure why;
-    bool audited;                            /* the access-log row is written */
-    const char *hdr_name[SVC_EXTRA_HEADERS]; /* headers a handler adds to its answer */
+    bool audited;                             /* the access-log row is written */
+    char audit_rid[3 * SVC_AUDIT_ID_MAX + 1]; /* the resource id of the row, bounded */
+    const char *hdr_name[SVC_EXTRA_HEADERS];  /* headers a handler adds to its answer */
     char hdr_value[SVC_EXTRA_HEADERS][96];
     size_t nhdr;
     int status; /* status sent, for the access-log line */
@@ -153,6 +155,11 @@ CF_MUST_CHECK int svc_route_match(struct svc_req *req, char *allow, size_t allow
 size_t svc_route_count(void);
 size_t svc_route_index(const struct svc_route *rt);
 const struct svc_route *svc_route_at(size_t i);
+
+/* The resource id of the request's access-log row: explicit if not NULL, else the path
+ * segment the route names; at most SVC_AUDIT_ID_MAX bytes of valid UTF-8 (a hostile path may
+ * not make the row unwritable). NULL when there is none. Points into req. */
+const char *svc_audit_resource_id(struct svc_req *req, const char *explicit_id);
 
 /* The access-log action of the request's route, known before its handler runs: the route's,
  * with "get" made "get_metadata" when a metadata_only=true query asks for that form. */

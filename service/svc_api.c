@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cf_codec.h"
 #include "cf_json.h"
 #include "cf_log.h"
@@ -73,14 +75,12 @@ int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev)
     return r;
 }
 
-void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
-                     struct audit_event *ev)
+void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct audit_event *ev)
 {
     const struct svc_route *rt = req->route;
-    const char *rid = res->resource_id[0] != '\0' ? res->resource_id : NULL;
+    const char *rid =
+        svc_audit_resource_id(req, res->resource_id[0] != '\0' ? res->resource_id : NULL);
 
-    if (rid == NULL && rt != NULL && rt->id_segment >= 0 && (size_t)rt->id_segment < req->nseg)
-        rid = req->seg[rt->id_segment];
     *ev = (struct audit_event){
         .request_id = req->request_id,
         .actor_type =
@@ -345,8 +345,10 @@ int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
     /* JSON_ALLOW_NUL: a U+0000 is reported as invalid_request below, not invalid_json */
     json_t *v = json_loadb((const char *)body.data, body.len,
                            JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    cf_secret_free(&body); /* jerr.text may quote the body: never logged or sent */
-    if (v == NULL && json_error_code(&jerr) == json_error_null_byte_in_key)
+    bool nul_in_key = v == NULL && json_error_code(&jerr) == json_error_null_byte_in_key;
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the body */
+    cf_secret_free(&body);
+    if (nul_in_key)
         return svc_fail(res, SVC_INVALID_REQUEST, "U+0000 is refused in member names");
     if (v == NULL)
         return svc_fail(res, SVC_INVALID_JSON, NULL);

@@ -53,8 +53,7 @@ CF_MUST_CHECK int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event
 
 /* Fills ev for res, for writes that append the row inside their own transaction. The strings
  * point into req and res. After the commit, set req->audited. */
-void svc_audit_event(const struct svc_req *req, const struct svc_result *res,
-                     struct audit_event *ev);
+void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct audit_event *ev);
 
 /* Role checks: 0, or a 403 forbidden in res (with reference = ref when not NULL). */
 int svc_require_admin(struct svc_req *req, struct svc_result *res, const char *ref);

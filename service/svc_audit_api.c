@@ -9,6 +9,7 @@
 #include "cf_codec.h"
 #include "cf_crypto.h"
 #include "cf_json.h"
+#include "cf_mem.h"
 #include "cf_str.h"
 #include "cf_time.h"
 #include "db_audit.h"

@@ -13,15 +13,6 @@
 #include "svc_api.h"
 #include "svc_metrics.h"
 
-/* The route's resource id: the path segment it names, or NULL. */
-static const char *route_resource_id(const struct svc_req *req)
-{
-    const struct svc_route *rt = req->route;
-    if (rt == NULL || rt->id_segment < 0 || (size_t)rt->id_segment >= req->nseg)
-        return NULL;
-    return req->seg[rt->id_segment];
-}
-
 int svc_audit(struct svc_req *req, const char *result, const char *reason, const char *resource_id,
               const int64_t *revision)
 {
@@ -34,7 +25,7 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
         .source_ip = req->ri->remote_addr,
         .action = svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
-        .resource_id = resource_id != NULL ? resource_id : route_resource_id(req),
+        .resource_id = svc_audit_resource_id(req, resource_id),
         .revision = revision != NULL ? *revision : 0,
         .has_revision = revision != NULL,
         .result = result,

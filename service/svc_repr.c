@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cf_codec.h"
 #include "cf_crypto.h"
 #include "cf_json.h"
@@ -151,6 +153,7 @@ int svc_open_pairs(const struct svc_ctx *ctx, const char *id, int64_t revision,
     if ((r = kms_envelope_open(ctx->kms, ctx->dkcache, id, revision, &ks, &plain)) != 0)
         return r;
     json_t *pairs = json_loadb((const char *)plain.data, plain.len, JSON_REJECT_DUPLICATES, &jerr);
+    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
     cf_secret_free(&plain);
     if (!json_is_object(pairs)) {
         json_decref(pairs);

@@ -201,3 +201,16 @@ const char *svc_route_action(const struct svc_req *req)
     return strcmp(rt->action, "service.get") == 0 ? "service.get_metadata"
                                                   : "credential.get_metadata";
 }
+
+const char *svc_audit_resource_id(struct svc_req *req, const char *explicit_id)
+{
+    const struct svc_route *rt = req->route;
+    const char *id = explicit_id;
+
+    if (id == NULL && rt != NULL && rt->id_segment >= 0 && (size_t)rt->id_segment < req->nseg)
+        id = req->seg[rt->id_segment];
+    if (id == NULL)
+        return NULL;
+    cf_utf8_sanitize(id, strlen(id), SVC_AUDIT_ID_MAX, req->audit_rid, sizeof(req->audit_rid));
+    return req->audit_rid;
+}

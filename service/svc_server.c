@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cf_crypto.h"
 #include "cf_log.h"
+#include "cf_mem.h"
 #include "cf_str.h"
 #include "cf_time.h"
 #include "svc.h"
@@ -181,27 +183,31 @@ static void *drain_thread(void *arg)
 /* Stops civetweb, waiting at most SVC_DRAIN_SECONDS for in-flight requests. */
 static bool drain_and_stop(struct mg_context *mg)
 {
-    struct drain d = { .mg = mg };
+    /* on the heap: when the drain runs out of time its thread keeps using it while the
+     * process exits, so it is never freed then */
+    struct drain *d = cf_xcalloc(1, sizeof(*d));
     struct timespec deadline;
     pthread_t t;
     bool done;
 
-    pthread_mutex_init(&d.lock, NULL);
-    pthread_cond_init(&d.cond, NULL);
-    if (pthread_create(&t, NULL, drain_thread, &d) != 0)
+    d->mg = mg;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    if (pthread_create(&t, NULL, drain_thread, d) != 0)
         return false;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += SVC_DRAIN_SECONDS;
-    pthread_mutex_lock(&d.lock);
-    while (!d.done && pthread_cond_timedwait(&d.cond, &d.lock, &deadline) == 0)
+    pthread_mutex_lock(&d->lock);
+    while (!d->done && pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == 0)
         ;
-    done = d.done;
-    pthread_mutex_unlock(&d.lock);
+    done = d->done;
+    pthread_mutex_unlock(&d->lock);
     if (!done)
-        return false; /* the drain thread still uses d: the process exits without joining */
+        return false;
     pthread_join(t, NULL);
-    pthread_cond_destroy(&d.cond);
-    pthread_mutex_destroy(&d.lock);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
     return true;
 }
 
@@ -267,8 +273,9 @@ int svc_serve(struct svc_ctx *ctx)
     atomic_store(&ctx->stopping, true);
     bool drained = drain_and_stop(mg);
     if (!drained) {
+        /* handlers still run and use the context: exit without tearing anything down */
         cf_log(CF_LOG_WARN, "requests still running after the drain period; exiting", NULL);
-        return 1;
+        _exit(1);
     }
     mg_exit_library();
     cf_log(CF_LOG_INFO, "stopped", NULL);

@@ -488,6 +488,31 @@ static void test_bodies_over_the_limit_or_not_json_are_refused(void **state)
     t_resp_free(&r);
 }
 
+static void test_a_huge_path_segment_is_refused_not_unauditable(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char path[4100], row[512];
+
+    /* 4,000 bytes: inside the request-line limit, far past what an index entry may hold */
+    snprintf(path, sizeof(path), "/v1/services/");
+    size_t at = strlen(path);
+    memset(path + at, 'A', 4000);
+    path[at + 4000] = '\0';
+    get(f, path, NULL, &r);
+    check_error(&r, 401, "unauthenticated", true); /* not 503: its row was written */
+    audit_row(f, &r, row, sizeof(row));
+    assert_string_equal(row, "anonymous||service.get|denied|unauthenticated|1");
+    t_resp_free(&r);
+    get(f, path, f->bearer_admin, &r);
+    check_error(&r, 404, "not_found", true);
+    t_resp_free(&r);
+    char len[16];
+    t_sql_ok(f->db.super_url, "SELECT max(octet_length(resource_id)) FROM audit_log", len,
+             sizeof(len));
+    assert_string_equal(len, "256"); /* kept to its first 256 bytes */
+}
+
 static void test_a_request_whose_audit_row_fails_gets_503_and_nothing_else(void **state)
 {
     struct fixture *f = *state;
@@ -564,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_client_config_reflects_the_callers_role),
         cmocka_unit_test(test_oversized_request_lines_and_headers_are_refused),
         cmocka_unit_test(test_bodies_over_the_limit_or_not_json_are_refused),
+        cmocka_unit_test(test_a_huge_path_segment_is_refused_not_unauditable),
         cmocka_unit_test(test_a_request_whose_audit_row_fails_gets_503_and_nothing_else),
         cmocka_unit_test(test_bad_configuration_exits_2_and_a_stale_schema_exits_1),
         cmocka_unit_test(test_local_key_init_makes_a_private_file_once),
