@@ -57,7 +57,9 @@ CF_MUST_CHECK int db_tx_end(struct db_conn *conn, int r);
 
 /* Takes the catalog write lock until the transaction ends: every write of credentials,
  * services, mappings, tokens and principals holds it, so name checks, key-conflict checks and
- * the writes they guard never interleave (writes are rare; reads never take it). */
+ * the writes they guard never interleave (writes are rare; reads never take it). Holders make
+ * no KMS calls, so a wait longer than DB_WRITE_LOCK_WAIT means trouble: CF_EUNAVAIL. */
+#define DB_WRITE_LOCK_WAIT "5s"
 CF_MUST_CHECK int db_write_lock(struct db_conn *conn);
 
 /* SELECT 1: CF_EUNAVAIL if the connection does not answer. */

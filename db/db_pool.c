@@ -375,7 +375,12 @@ int db_write_lock(struct db_conn *conn)
     static const struct db_stmt q = { "write_lock",
                                       "SELECT pg_advisory_xact_lock(7166504716342845441)", 0 };
     PGresult *res;
-    int r = db_exec(conn, &q, NULL, NULL, NULL, &res);
+    int r;
+
+    /* a writer stuck behind the lock gives up (CF_EUNAVAIL) rather than hold its request */
+    if ((r = db_exec_const(conn, "SET LOCAL lock_timeout = '" DB_WRITE_LOCK_WAIT "'")) != 0)
+        return r;
+    r = db_exec(conn, &q, NULL, NULL, NULL, &res);
     PQclear(res);
     return r;
 }

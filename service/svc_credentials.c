@@ -3,9 +3,9 @@
  * revert, diff, revisions, and the services that map a credential.
  *
  * Pairs are sealed under a fresh data key for every revision (svc_seal_pairs) and opened only
- * for admins who ask for them. Writes lock the current row, check expected_revision, names and
- * key conflicts, write the new revision, its access-log row and a change notification in one
- * transaction.
+ * for admins who ask for them. A write reads, opens and seals outside any transaction, then
+ * under the write lock checks that the row has not moved, checks names and key conflicts, and
+ * writes the new revision, its access-log row and a change notification in one transaction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +131,48 @@ static int check_conflicts(struct db_conn *c, struct svc_result *res, const char
     return CF_EINVAL;
 }
 
-/* Seals the pairs and writes revision rev of id (insert when rev is 1). */
+/* Writes of an existing credential are prepared outside the write lock and committed under
+ * it: reading, opening and sealing call KMS, which must not hold up every other write. The
+ * commit re-reads the locked row; when another write moved it meanwhile, a caller that named
+ * expected_revision is refused, anyone else's write is prepared again. The last of
+ * WRITE_ATTEMPTS takes the lock first and prepares under it, so a write always lands. */
+enum { WRITE_ATTEMPTS = 3, MOVED = 1 /* the row changed since it was prepared */ };
+
+/* A revision ready to commit: what it holds, sealed, and the current row it was made from. */
+struct pending {
+    json_t *cur, *cur_pairs; /* the current row and its pairs when prepared */
+    json_t *old, *old_pairs; /* a revert's target revision */
+    struct cred_state st;    /* borrows from the members above and the request body */
+    struct db_sealed sealed; /* st.pairs under a fresh data key, for revision rev */
+    int64_t rev;             /* the revision to write: the prepared current one plus 1 */
+    bool check_name;         /* the name may have changed */
+    bool show_pairs;         /* the answer holds the pairs (an update, not a revert) */
+};
+
+static void pending_free(struct pending *p)
+{
+    db_sealed_free(&p->sealed);
+    json_decref(p->cur);
+    json_decref(p->cur_pairs);
+    json_decref(p->old);
+    json_decref(p->old_pairs);
+    *p = (struct pending){ 0 };
+}
+
+/* Seals st->pairs for revision rev of id into *sealed: 0, or 503 in res. */
+static int seal_state(struct svc_req *req, struct svc_result *res, const char *id, int64_t rev,
+                      const struct cred_state *st, struct db_sealed *sealed)
+{
+    if (svc_seal_pairs(req->ctx, id, rev, st->pairs, sealed) != 0)
+        return svc_fail(res, SVC_KMS_UNAVAILABLE, NULL);
+    return 0;
+}
+
+/* Writes revision rev of id, its pairs already sealed (an insert when rev is 1). */
 static int write_revision(struct svc_req *req, struct svc_result *res, struct db_conn *c,
                           const char *id, int64_t rev, const struct cred_state *st,
-                          json_t **row_out)
+                          const struct db_sealed *sealed, json_t **row_out)
 {
-    struct db_sealed sealed = { 0 };
     char *meta = json_dumps(st->metadata, JSON_COMPACT);
     char *tags = json_dumps(st->tags, JSON_COMPACT);
     char *keys = json_dumps(st->keys, JSON_COMPACT);
@@ -145,10 +181,6 @@ static int write_revision(struct svc_req *req, struct svc_result *res, struct db
     *row_out = NULL;
     if (meta == NULL || tags == NULL || keys == NULL) {
         r = svc_fail(res, SVC_INTERNAL_ERROR, NULL);
-        goto out;
-    }
-    if (svc_seal_pairs(req->ctx, id, rev, st->pairs, &sealed) != 0) {
-        r = svc_fail(res, SVC_KMS_UNAVAILABLE, NULL);
         goto out;
     }
     struct db_credential_write w = {
@@ -163,7 +195,7 @@ static int write_revision(struct svc_req *req, struct svc_result *res, struct db
         .last_rotation = st->last_rotation,
         .rotated_now = st->rotated_now,
         .modified_by = req->who.actor,
-        .sealed = &sealed,
+        .sealed = sealed,
     };
     r = rev == 1 ? db_credential_insert(c, &w, row_out) : db_credential_update(c, &w, row_out);
     if (r == CF_ECONFLICT) { /* taken since the check; the aborted transaction cannot look */
@@ -174,7 +206,6 @@ static int write_revision(struct svc_req *req, struct svc_result *res, struct db
         svc_result_revision(res, rev);
     }
 out:
-    db_sealed_free(&sealed);
     cf_json_free_str(meta);
     cf_json_free_str(tags);
     cf_json_free_str(keys);
@@ -186,6 +217,7 @@ int svc_h_credential_create(struct svc_req *req)
 {
     struct svc_result res = { 0 };
     struct svc_cred_input in = { 0 };
+    struct db_sealed sealed = { 0 };
     struct db_conn *c = NULL;
     json_t *body = NULL, *row = NULL, *meta = NULL, *tags = NULL;
     char id[DB_CREDENTIAL_ID_LEN + 1] = "";
@@ -215,13 +247,14 @@ int svc_h_credential_create(struct svc_req *req)
                              .pairs = in.pairs,
                              .keys = in.keys,
                              .rotated_now = true };
-    if (svc_tx_begin(req, &res, &c) != 0)
+    if (seal_state(req, &res, id, 1, &st, &sealed) != 0 || svc_tx_begin(req, &res, &c) != 0)
         goto out;
     if (check_name_free(c, &res, in.name, NULL) == 0 &&
-        write_revision(req, &res, c, id, 1, &st, &row) == 0)
+        write_revision(req, &res, c, id, 1, &st, &sealed, &row) == 0)
         svc_ok(&res, svc_credential_repr(row, json_incref(in.pairs), all_perms(), false));
     svc_tx_end(req, &res, c, "credential", id);
 out:
+    db_sealed_free(&sealed);
     json_decref(row);
     json_decref(meta);
     json_decref(tags);
@@ -230,25 +263,124 @@ out:
     return svc_finish(req, &res);
 }
 
-/* Locks the current row for a write, checks expected_revision and opens the current pairs. */
-static int lock_current(struct svc_req *req, struct svc_result *res, struct db_conn *c,
-                        int64_t expected, json_t **row, json_t **pairs)
+/* Reads revision rev of the path's credential (0: the current one) with its pairs: 0, or
+ * 404 / an open error in res. */
+static int read_revision(struct svc_req *req, struct svc_result *res, struct db_conn *c,
+                         int64_t rev, json_t **row, json_t **pairs)
 {
     struct db_sealed sealed = { 0 };
-    int r = db_credential_get(c, path_id(req), true, row, &sealed);
+    struct db_sealed *want = pairs != NULL ? &sealed : NULL;
+    int r = rev == 0 ? db_credential_get(c, path_id(req), false, row, want)
+                     : db_credential_get_revision(c, path_id(req), rev, row, want);
 
-    if (r == CF_ENOTFOUND)
-        return svc_fail(res, SVC_NOT_FOUND, "credential not found");
+    if (r == CF_ENOTFOUND) {
+        return svc_fail(res, SVC_NOT_FOUND,
+                        rev == 0 ? "credential not found" : "credential revision not found");
+    }
     if (r != 0)
         return svc_fail_err(res, r);
-    int64_t cur = json_integer_value(json_object_get(*row, "revision"));
-    if (expected >= 0 && expected != cur) {
-        r = svc_fail_stale(res, cur);
-    } else if ((r = svc_open_pairs(req->ctx, path_id(req), cur, &sealed, pairs)) != 0) {
+    int64_t opened = json_integer_value(json_object_get(*row, "revision"));
+    if (pairs != NULL && (r = svc_open_pairs(req->ctx, path_id(req), opened, &sealed, pairs)) != 0)
         r = svc_fail(res, svc_open_error(r), NULL);
-    }
     db_sealed_free(&sealed);
     return r;
+}
+
+/* Reads the current row and its pairs into p, and the target revision `to` too unless 0;
+ * checks expected_revision (-1: none). Reads through locked, a connection holding the write
+ * lock, if not NULL. */
+static int read_current(struct svc_req *req, struct svc_result *res, struct db_conn *locked,
+                        int64_t expected, int64_t to, struct pending *p)
+{
+    struct db_conn *c = locked;
+    int r;
+
+    if (c == NULL && (r = svc_conn(req, res, &c)) != 0)
+        return r;
+    r = read_revision(req, res, c, 0, &p->cur, &p->cur_pairs);
+    if (r == 0 && to > 0)
+        r = read_revision(req, res, c, to, &p->old, &p->old_pairs);
+    if (locked == NULL)
+        db_release(req->ctx->pool, c);
+    if (r != 0)
+        return r;
+    p->rev = json_integer_value(json_object_get(p->cur, "revision")) + 1;
+    if (expected >= 0 && expected != p->rev - 1)
+        return svc_fail_stale(res, p->rev - 1);
+    return 0;
+}
+
+/* Commits p under the write lock, which locked already holds if not NULL (p was prepared
+ * under it): MOVED (nothing written, nothing in res) when the row is no longer the one p was
+ * made from and the caller may prepare again, else 0 or the failure in res. Ends the
+ * transaction either way. */
+static int commit_pending(struct svc_req *req, struct svc_result *res, struct db_conn *locked,
+                          struct pending *p, bool may_retry)
+{
+    struct db_conn *c = locked;
+    json_t *now = NULL, *row = NULL;
+    int64_t moved_to = p->rev - 1;
+    int r = 0;
+
+    if (c == NULL) {
+        if ((r = svc_tx_begin(req, res, &c)) != 0)
+            return r;
+        r = db_credential_get(c, path_id(req), true, &now, NULL);
+        moved_to = r == 0 ? json_integer_value(json_object_get(now, "revision")) : 0;
+        json_decref(now);
+    }
+    if (r == 0 && moved_to != p->rev - 1 && may_retry) {
+        cf_log(CF_LOG_INFO, "credential moved while its write was prepared; preparing again",
+               "{s:s, s:I, s:I}", "credential", path_id(req), "prepared_on",
+               (json_int_t)(p->rev - 1), "now", (json_int_t)moved_to);
+        int rolled = db_tx_end(c, CF_ECONFLICT);
+        (void)rolled; /* CF_ECONFLICT: rolled back, or the connection is dropped on release */
+        db_release(req->ctx->pool, c);
+        return MOVED;
+    }
+    if (r == CF_ENOTFOUND) {
+        r = svc_fail(res, SVC_NOT_FOUND, "credential not found");
+    } else if (r != 0) {
+        r = svc_fail_err(res, r);
+    } else if (moved_to != p->rev - 1) {
+        r = svc_fail_stale(res, moved_to);
+    } else if ((!p->check_name || check_name_free(c, res, p->st.name, path_id(req)) == 0) &&
+               check_conflicts(c, res, path_id(req), p->st.keys) == 0 &&
+               write_revision(req, res, c, path_id(req), p->rev, &p->st, &p->sealed, &row) == 0) {
+        json_t *pairs = p->show_pairs ? json_incref(p->st.pairs) : NULL;
+        svc_ok(res, svc_credential_repr(row, pairs, all_perms(), false));
+    }
+    svc_tx_end(req, res, c, "credential", path_id(req));
+    json_decref(row);
+    return r;
+}
+
+/* Prepares a write of the path's credential into p, reading through locked if not NULL. */
+typedef int (*prepare_fn)(struct svc_req *req, struct svc_result *res, struct db_conn *locked,
+                          const void *arg, struct pending *p);
+
+/* Prepares and commits a write of the path's credential, under the write lock on the last
+ * attempt. */
+static void write_credential(struct svc_req *req, struct svc_result *res, int64_t expected,
+                             prepare_fn prepare, const void *arg)
+{
+    for (int attempt = 1;; attempt++) {
+        struct pending p = { 0 };
+        struct db_conn *locked = NULL;
+        bool last = attempt == WRITE_ATTEMPTS;
+        int r = last ? svc_tx_begin(req, res, &locked) : 0;
+
+        if (r == 0)
+            r = prepare(req, res, locked, arg, &p);
+        if (r == 0) {
+            r = commit_pending(req, res, locked, &p, expected < 0 && !last);
+        } else {
+            svc_tx_end(req, res, locked, "credential", path_id(req)); /* rolls back */
+        }
+        pending_free(&p);
+        if (r != MOVED)
+            return;
+    }
 }
 
 static json_t *given_or(json_t *given, const json_t *row, const char *name)
@@ -256,22 +388,43 @@ static json_t *given_or(json_t *given, const json_t *row, const char *name)
     return given != NULL ? given : json_object_get(row, name);
 }
 
-/* The new state of an update: what the body gives, else what the row holds. */
-static void merge_update(const struct svc_cred_input *in, const json_t *row, json_t *cur_pairs,
-                         struct cred_state *st)
+/* The new state of an update: what the body gives, else what the current row holds. */
+static void merge_update(const struct svc_cred_input *in, struct pending *p)
 {
-    *st = (struct cred_state){
+    const json_t *row = p->cur;
+
+    p->st = (struct cred_state){
         .name = in->name != NULL ? in->name : cf_json_str(row, "name"),
         .enabled = in->has_enabled ? in->enabled : json_is_true(json_object_get(row, "enabled")),
         .metadata = given_or(in->metadata, row, "metadata"),
         .documentation =
             in->has_documentation ? in->documentation : cf_json_str(row, "documentation"),
         .tags = given_or(in->tags, row, "tags"),
-        .pairs = in->pairs != NULL ? in->pairs : cur_pairs,
+        .pairs = in->pairs != NULL ? in->pairs : p->cur_pairs,
         .keys = given_or(in->keys, row, "credential_keys"),
         .last_rotation = cf_json_str(row, "last_rotation_date"),
-        .rotated_now = in->pairs != NULL && !json_equal(in->pairs, cur_pairs),
+        .rotated_now = in->pairs != NULL && !json_equal(in->pairs, p->cur_pairs),
     };
+    p->check_name = in->name != NULL;
+    p->show_pairs = true;
+}
+
+/* What an update needs besides the path. */
+struct update_arg {
+    const struct svc_cred_input *in;
+    int64_t expected;
+};
+
+static int prepare_update(struct svc_req *req, struct svc_result *res, struct db_conn *locked,
+                          const void *arg, struct pending *p)
+{
+    const struct update_arg *a = arg;
+    int r = read_current(req, res, locked, a->expected, 0, p);
+
+    if (r != 0)
+        return r;
+    merge_update(a->in, p);
+    return seal_state(req, res, path_id(req), p->rev, &p->st, &p->sealed);
 }
 
 /* PUT /v1/credentials/{id} */
@@ -279,9 +432,7 @@ int svc_h_credential_update(struct svc_req *req)
 {
     struct svc_result res = { 0 };
     struct svc_cred_input in = { 0 };
-    struct cred_state st;
-    struct db_conn *c = NULL;
-    json_t *body = NULL, *cur = NULL, *cur_pairs = NULL, *row = NULL;
+    json_t *body = NULL;
     int64_t expected;
 
     if (svc_require_admin(req, &res, path_id(req)) != 0 || check_id(req, &res) != 0 ||
@@ -290,42 +441,14 @@ int svc_h_credential_update(struct svc_req *req)
     if (body == NULL)
         body = json_object(); /* nothing given: a new revision equal to the current one */
     if (svc_cred_input_parse(body, false, &res, &in) != 0 ||
-        svc_expected_revision(req, body, &res, &expected) != 0 || svc_tx_begin(req, &res, &c) != 0)
+        svc_expected_revision(req, body, &res, &expected) != 0)
         goto out;
-    if (lock_current(req, &res, c, expected, &cur, &cur_pairs) != 0)
-        goto end;
-    merge_update(&in, cur, cur_pairs, &st);
-    int64_t rev = json_integer_value(json_object_get(cur, "revision")) + 1;
-    if ((in.name == NULL || check_name_free(c, &res, st.name, path_id(req)) == 0) &&
-        check_conflicts(c, &res, path_id(req), st.keys) == 0 &&
-        write_revision(req, &res, c, path_id(req), rev, &st, &row) == 0)
-        svc_ok(&res, svc_credential_repr(row, json_incref(st.pairs), all_perms(), false));
-end:
-    svc_tx_end(req, &res, c, "credential", path_id(req));
+    struct update_arg a = { &in, expected };
+    write_credential(req, &res, expected, prepare_update, &a);
 out:
-    json_decref(row);
-    json_decref(cur);
-    json_decref(cur_pairs);
     json_decref(body);
     svc_cred_input_free(&in);
     return svc_finish(req, &res);
-}
-
-/* Reads revision rev of the path's credential with its pairs: 0, or 404 / an open error. */
-static int read_revision(struct svc_req *req, struct svc_result *res, struct db_conn *c,
-                         int64_t rev, json_t **row, json_t **pairs)
-{
-    struct db_sealed sealed = { 0 };
-    int r = db_credential_get_revision(c, path_id(req), rev, row, pairs != NULL ? &sealed : NULL);
-
-    if (r == CF_ENOTFOUND)
-        return svc_fail(res, SVC_NOT_FOUND, "credential revision not found");
-    if (r != 0)
-        return svc_fail_err(res, r);
-    if (pairs != NULL && (r = svc_open_pairs(req->ctx, path_id(req), rev, &sealed, pairs)) != 0)
-        r = svc_fail(res, svc_open_error(r), NULL);
-    db_sealed_free(&sealed);
-    return r;
 }
 
 /* True if a revert to old would change nothing of cur. */
@@ -341,56 +464,50 @@ static bool same_content(const json_t *old, json_t *old_pairs, const json_t *cur
     return json_equal(old_pairs, cur_pairs);
 }
 
-/* The checks and the write of a revert, inside the transaction. */
-static void revert_in_tx(struct svc_req *req, struct svc_result *res, struct db_conn *c, int64_t to,
-                         int64_t expected)
-{
-    json_t *cur = NULL, *cur_pairs = NULL, *old = NULL, *old_pairs = NULL, *row = NULL;
+/* What a revert needs besides the path. */
+struct revert_arg {
+    int64_t to, expected;
+};
 
-    if (lock_current(req, res, c, expected, &cur, &cur_pairs) != 0 ||
-        read_revision(req, res, c, to, &old, &old_pairs) != 0)
-        goto out;
-    if (same_content(old, old_pairs, cur, cur_pairs)) {
-        (void)svc_fail(res, SVC_NO_CHANGE, NULL);
-        goto out;
-    }
-    struct cred_state st = {
+/* Prepares a revert to revision `to` in p: 0, or the failure in res. */
+static int prepare_revert(struct svc_req *req, struct svc_result *res, struct db_conn *locked,
+                          const void *arg, struct pending *p)
+{
+    const struct revert_arg *a = arg;
+    int r = read_current(req, res, locked, a->expected, a->to, p);
+
+    if (r != 0)
+        return r;
+    if (same_content(p->old, p->old_pairs, p->cur, p->cur_pairs))
+        return svc_fail(res, SVC_NO_CHANGE, NULL);
+    const json_t *old = p->old;
+    p->st = (struct cred_state){
         .name = cf_json_str(old, "name"),
         .enabled = json_is_true(json_object_get(old, "enabled")),
         .metadata = json_object_get(old, "metadata"),
         .documentation = cf_json_str(old, "documentation"),
         .tags = json_object_get(old, "tags"),
-        .pairs = old_pairs,
+        .pairs = p->old_pairs,
         .keys = json_object_get(old, "credential_keys"),
         .last_rotation = cf_json_str(old, "last_rotation_date"),
     };
-    int64_t rev = json_integer_value(json_object_get(cur, "revision")) + 1;
-    if (check_name_free(c, res, st.name, path_id(req)) == 0 &&
-        check_conflicts(c, res, path_id(req), st.keys) == 0 &&
-        write_revision(req, res, c, path_id(req), rev, &st, &row) == 0)
-        svc_ok(res, svc_credential_repr(row, NULL, all_perms(), false));
-out:
-    json_decref(row);
-    json_decref(cur);
-    json_decref(cur_pairs);
-    json_decref(old);
-    json_decref(old_pairs);
+    p->check_name = true;
+    return seal_state(req, res, path_id(req), p->rev, &p->st, &p->sealed);
 }
 
 /* PUT /v1/credentials/{id}/{to_revision} */
 int svc_h_credential_revert(struct svc_req *req)
 {
     struct svc_result res = { 0 };
-    struct db_conn *c = NULL;
     json_t *body = NULL;
     int64_t to, expected;
 
     if (svc_require_admin(req, &res, path_id(req)) != 0 || check_id(req, &res) != 0 ||
         svc_parse_revision(req->seg[3], &res, &to) != 0 || svc_body_json(req, &res, &body) != 0 ||
-        svc_expected_revision(req, body, &res, &expected) != 0 || svc_tx_begin(req, &res, &c) != 0)
+        svc_expected_revision(req, body, &res, &expected) != 0)
         goto out;
-    revert_in_tx(req, &res, c, to, expected);
-    svc_tx_end(req, &res, c, "credential", path_id(req));
+    struct revert_arg a = { to, expected };
+    write_credential(req, &res, expected, prepare_revert, &a);
 out:
     json_decref(body);
     return svc_finish(req, &res);

@@ -8,7 +8,7 @@ if(NOT TARGET coffer_tapi) # defined by credentials.cmake; built here too if tha
   target_link_libraries(coffer_tapi PUBLIC coffer_tsupport)
 endif()
 
-add_library(coffer_tkms STATIC integration/tkms.c)
+add_library(coffer_tkms STATIC integration/tkms.c support/tproxy.c)
 target_include_directories(coffer_tkms PUBLIC integration)
 target_link_libraries(coffer_tkms PUBLIC coffer_tapi coffer_auth coffer_kms coffer_tsupport
                                          CURL::libcurl)

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,7 +668,8 @@ json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member
 struct concurrent_arg {
     const struct tapi *f;
     struct tapi_call *call;
-    pthread_barrier_t *start;
+    pthread_barrier_t *start; /* NULL: send at once */
+    atomic_bool done;
 };
 
 static size_t collect(char *p, size_t size, size_t n, void *userdata)
@@ -698,12 +700,14 @@ static void *concurrent_one(void *p)
     if (a->call->body != NULL)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, a->call->body);
     a->call->status = -1;
-    pthread_barrier_wait(a->start);
+    if (a->start != NULL)
+        pthread_barrier_wait(a->start);
     if (curl_easy_perform(h) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->call->status);
     cf_buf_append(&a->call->resp, "", 0);
     curl_slist_free_all(hl);
     curl_easy_cleanup(h);
+    atomic_store(&a->done, true);
     return NULL;
 }
 
@@ -719,7 +723,7 @@ void tapi_concurrent(const struct tapi *f, struct tapi_call *calls, size_t n)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: libcurl asks it */
     assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
     for (size_t i = 0; i < n; i++) {
-        args[i] = (struct concurrent_arg){ f, &calls[i], &start };
+        args[i] = (struct concurrent_arg){ .f = f, .call = &calls[i], .start = &start };
         calls[i].resp = (struct cf_buf){ 0 };
         assert_int_equal(pthread_create(&th[i], NULL, concurrent_one, &args[i]), 0);
     }
@@ -728,6 +732,34 @@ void tapi_concurrent(const struct tapi *f, struct tapi_call *calls, size_t n)
     pthread_barrier_destroy(&start);
     free(th);
     free(args);
+}
+
+struct tapi_async {
+    pthread_t thread;
+    struct concurrent_arg arg;
+};
+
+struct tapi_async *tapi_call_start(const struct tapi *f, struct tapi_call *call)
+{
+    struct tapi_async *a = calloc(1, sizeof(*a));
+
+    assert_non_null(a);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    a->arg = (struct concurrent_arg){ .f = f, .call = call };
+    call->resp = (struct cf_buf){ 0 };
+    assert_int_equal(pthread_create(&a->thread, NULL, concurrent_one, &a->arg), 0);
+    return a;
+}
+
+bool tapi_call_done(const struct tapi_async *a)
+{
+    return atomic_load(&a->arg.done);
+}
+
+void tapi_call_wait(struct tapi_async *a)
+{
+    pthread_join(a->thread, NULL);
+    free(a);
 }
 
 struct tapi_listener {

@@ -193,6 +193,13 @@ struct tapi_call {
  * for every answer. Safe to assert on the results afterwards (no cmocka call in the threads). */
 void tapi_concurrent(const struct tapi *f, struct tapi_call *calls, size_t n);
 
+/* Sends one call as the admin on a thread of its own and returns at once. tapi_call_done()
+ * tells whether its answer has come; tapi_call_wait() waits for it and frees a. */
+struct tapi_async;
+struct tapi_async *tapi_call_start(const struct tapi *f, struct tapi_call *call);
+bool tapi_call_done(const struct tapi_async *a);
+void tapi_call_wait(struct tapi_async *a);
+
 /* A libpq connection that LISTENs on coffer_changes in the test database. */
 struct tapi_listener;
 struct tapi_listener *tapi_listen(const struct tapi *f);

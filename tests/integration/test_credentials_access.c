@@ -350,6 +350,89 @@ static void test_concurrent_updates_each_get_their_own_revision(void **state)
         cf_buf_free(&calls[i].resp);
 }
 
+/* Every call must be 200 exactly once, the others status/code; returns the winner's index. */
+static size_t one_winner(struct tapi_call *calls, size_t n, long status, const char *code)
+{
+    size_t won = n;
+
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].status == 200) {
+            if (won != n)
+                fail_msg("calls %zu and %zu both succeeded", won, i);
+            won = i;
+            continue;
+        }
+        json_t *e = json_loads(calls[i].resp.data, 0, NULL);
+        if (calls[i].status != status || e == NULL || strcmp(tapi_str(e, "code"), code) != 0)
+            fail_msg("call %zu: expected %ld %s, got %ld %.300s", i, status, code, calls[i].status,
+                     calls[i].resp.data);
+        json_decref(e);
+    }
+    if (won == n)
+        fail_msg("no call succeeded");
+    return won;
+}
+
+static void test_concurrent_updates_from_one_expected_revision_let_exactly_one_win(void **state)
+{
+    struct tapi *f = *state;
+    char name[64], id[TAPI_ID_LEN];
+    struct tapi_call calls[WRITERS];
+    char *bodies[WRITERS];
+
+    tapi_name(name, sizeof(name), "race-expected-");
+    tapi_cred_new(f, name, "{\"k\": \"v\"}", id);
+    for (size_t i = 0; i < WRITERS; i++) {
+        bodies[i] =
+            tapi_printf("{\"expected_revision\": 1, \"credential_pairs\": {\"k\": \"v%zu\"}}", i);
+        calls[i] = (struct tapi_call){ .method = "PUT", .body = bodies[i] };
+        snprintf(calls[i].path, sizeof(calls[i].path), "/v1/credentials/%s", id);
+    }
+    tapi_concurrent(f, calls, WRITERS);
+    size_t won = one_winner(calls, WRITERS, 409, "revision_conflict");
+    for (size_t i = 0; i < WRITERS; i++) {
+        if (i == won)
+            continue;
+        json_t *e = json_loads(calls[i].resp.data, 0, NULL);
+        assert_int_equal(tapi_int(e, "current_revision"), 2);
+        json_decref(e);
+    }
+    assert_int_equal(tapi_cred_revision(f, id), 2);
+    json_t *pairs = tapi_cred_pairs(f, id);
+    char *want = tapi_printf("{\"k\": \"v%zu\"}", won);
+    tapi_assert_json(pairs, want);
+    free(want);
+    json_decref(pairs);
+    for (size_t i = 0; i < WRITERS; i++) {
+        cf_buf_free(&calls[i].resp);
+        free(bodies[i]);
+    }
+}
+
+static void test_concurrent_reverts_to_one_revision_write_it_once(void **state)
+{
+    struct tapi *f = *state;
+    char name[64], id[TAPI_ID_LEN];
+    struct tapi_call calls[WRITERS];
+
+    tapi_name(name, sizeof(name), "race-revert-");
+    tapi_cred_new(f, name, "{\"k\": \"v1\"}", id);
+    tapi_cred_put(f, id, "{\"credential_pairs\": {\"k\": \"v2\"}}");
+    for (size_t i = 0; i < WRITERS; i++) {
+        calls[i] = (struct tapi_call){ .method = "PUT" };
+        snprintf(calls[i].path, sizeof(calls[i].path), "/v1/credentials/%s/1", id);
+    }
+    tapi_concurrent(f, calls, WRITERS);
+    /* the first revert writes revision 3; every later one finds nothing to change */
+    (void)one_winner(calls, WRITERS, 400, "no_change");
+    assert_int_equal(tapi_cred_revision(f, id), 3);
+    json_t *pairs = tapi_cred_pairs(f, id);
+    tapi_assert_json(pairs, "{\"k\": \"v1\"}");
+    json_decref(pairs);
+    for (size_t i = 0; i < WRITERS; i++)
+        cf_buf_free(&calls[i].resp);
+}
+
 static void test_concurrent_creates_of_one_name_make_exactly_one_credential(void **state)
 {
     struct tapi *f = *state;
@@ -410,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_a_request_whose_audit_row_cannot_be_written_fails_closed),
         cmocka_unit_test(test_methods_not_listed_are_405_with_allow),
         cmocka_unit_test(test_concurrent_updates_each_get_their_own_revision),
+        cmocka_unit_test(test_concurrent_updates_from_one_expected_revision_let_exactly_one_win),
+        cmocka_unit_test(test_concurrent_reverts_to_one_revision_write_it_once),
         cmocka_unit_test(test_concurrent_creates_of_one_name_make_exactly_one_credential),
     };
     return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);

@@ -2,7 +2,8 @@
  * test_two_nodes.c - two cofferd processes on one database and one set of KMS keys (API.md 8.3,
  * 8.4, 8.1, issue 6 "cache coherence across nodes"): whatever is written through node A, node
  * B's next bundle shows it, never a stale one; a principal's role changed or removed, and an API
- * token revoked, through A take effect on B (polled with a deadline; no timing asserted).
+ * token revoked, through A take effect on B (polled with a deadline; no timing asserted). A
+ * credential write stalled on KMS on one node holds up no write on the other.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "cf_json.h"
 #include "cf_log.h"
 #include "tkms.h"
+#include "tproxy.h"
 
 #define POLL_SECONDS 30
 
@@ -312,6 +314,63 @@ static void test_an_api_token_revoked_through_a_stops_working_on_b(void **state)
     json_decref(tok);
 }
 
+/* A credential write waits on KMS outside the catalog write lock (issue 5 review): while node
+ * C's update is stalled inside a KMS call (its KMS traffic goes through a relay that holds it),
+ * node A creates a credential and writes a service; then C's update completes. */
+static void test_a_write_stalled_on_kms_holds_up_no_write_on_another_node(void **state)
+{
+    struct nodes *n = *state;
+    struct tkms *f = &n->f;
+    struct tproxy *px = tproxy_start(f->moto_url);
+    char env[128], name[64], other[64], sid[64], id[TAPI_ID_LEN];
+    struct t_cofferd d_c;
+    struct t_resp created, put;
+
+    snprintf(env, sizeof(env), "AWS_ENDPOINT_URL_KMS=%s", tproxy_url(px));
+    char *const extra[] = { env, NULL };
+    tkms_start_node(f, &d_c, extra);
+    struct tapi c = tkms_node(f, &d_c);
+    tapi_name(name, sizeof(name), "stall-");
+    tapi_cred_new(&c, name, "{\"pw\": \"v1\"}", id); /* through the relay, not held yet */
+
+    tproxy_hold(px);
+    struct tapi_call upd = { .method = "PUT", .body = "{\"credential_pairs\": {\"pw\": \"v2\"}}" };
+    snprintf(upd.path, sizeof(upd.path), "/v1/credentials/%s", id);
+    struct tapi_async *pending = tapi_call_start(&c, &upd);
+    bool stalled = tproxy_wait_held(px, POLL_SECONDS); /* C is inside a KMS call now */
+
+    tapi_name(other, sizeof(other), "free-");
+    char *body = tapi_printf("{\"name\": \"%s\", \"credential_pairs\": {\"k\": \"v\"}}", other);
+    tapi_send(&f->api, f->api.admin, "POST", body, &created, "/v1/credentials");
+    tapi_name(sid, sizeof(sid), "svc-free-");
+    tapi_send(&f->api, f->api.admin, "PUT", "{\"credentials\": [], \"enabled\": true}", &put,
+              "/v1/services/%s", sid);
+    bool still_stalled = !tapi_call_done(pending);
+
+    tproxy_release(px);
+    tapi_call_wait(pending);
+    int rc = t_cofferd_stop(&d_c);
+    tproxy_stop(px);
+    free(body);
+
+    assert_true(stalled);
+    if (created.status != 200 || put.status != 200)
+        fail_msg("writes on A waited for C's KMS call: create %ld %.200s, service %ld %.200s",
+                 created.status, (const char *)created.body.data, put.status,
+                 (const char *)put.body.data);
+    assert_true(still_stalled); /* A's writes did not wait for C's to finish */
+    if (upd.status != 200)
+        fail_msg("C's update after the stall: %ld %.300s", upd.status, upd.resp.data);
+    assert_int_equal(tapi_cred_revision(&f->api, id), 2);
+    json_t *pairs = tapi_cred_pairs(&f->api, id);
+    tapi_assert_json(pairs, "{\"pw\": \"v2\"}");
+    json_decref(pairs);
+    assert_int_equal(rc, 0);
+    cf_buf_free(&upd.resp);
+    t_resp_free(&created);
+    t_resp_free(&put);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_a_service_disabled_through_a_is_refused_by_b_at_once),
         cmocka_unit_test(test_a_principals_role_changed_or_removed_through_a_takes_effect_on_b),
         cmocka_unit_test(test_an_api_token_revoked_through_a_stops_working_on_b),
+        cmocka_unit_test(test_a_write_stalled_on_kms_holds_up_no_write_on_another_node),
     };
 
     cf_json_init();
