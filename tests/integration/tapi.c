@@ -171,8 +171,7 @@ json_t *tapi_ok(const struct t_resp *r)
     return tapi_json(r);
 }
 
-/* True if actual is one of the '|'-separated alternatives. */
-static bool one_of(const char *alternatives, const char *actual)
+bool tapi_one_of(const char *alternatives, const char *actual)
 {
     size_t alen = strlen(actual);
     const char *p = alternatives;
@@ -203,7 +202,7 @@ char *tapi_error_diff(const struct t_resp *r, long status, const char *codes)
     const char *code = cf_json_str(b, "code"), *brid = cf_json_str(b, "request_id");
     if (!json_is_object(b))
         d = tapi_printf("an error body must be a JSON object: %.300s", r->body.data);
-    else if (code == NULL || !one_of(codes, code))
+    else if (code == NULL || !tapi_one_of(codes, code))
         d = tapi_printf("expected code %s, got %.300s", codes, r->body.data);
     else if (!json_is_string(json_object_get(b, "error")))
         d = tapi_printf("error body without an \"error\" string: %.300s", r->body.data);
@@ -425,74 +424,73 @@ void tapi_assert_unchanged(const struct tapi *f, char *before)
         fail_msg("%s", d);
 }
 
-/* Appends "name: expected want, got got" to diff unless got is one of want. */
-static void audit_field(struct cf_buf *diff, const char *name, const char *want, const char *got)
+char *tapi_audit_row_diff(const struct tapi *f, const struct t_resp *r,
+                          const struct tapi_audit_want *want, size_t n)
 {
-    if (want != NULL && !one_of(want, got))
-        assert_int_equal(cf_buf_printf(diff, "%saudit_log.%s: expected %s, got %s",
-                                       diff->len > 0 ? "; " : "", name, want, got),
-                         0);
+    char rid[64];
+    struct cf_buf sql = { 0 }, diff = { 0 };
+
+    if (!t_resp_header(r, "X-Request-Id", rid, sizeof(rid)) || !cf_is_lower_hex(rid, 32))
+        return tapi_printf("no X-Request-Id");
+    assert_int_equal(cf_buf_printf(&sql, "SELECT concat_ws(chr(31), count(*) OVER ()"), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cf_buf_printf(&sql, ", %s", want[i].column), 0);
+    assert_int_equal(cf_buf_printf(&sql, ") FROM audit_log WHERE request_id = '%s'", rid), 0);
+    char *row = tapi_sql(f, sql.data);
+    cf_buf_free(&sql);
+    if (*row == '\0') {
+        free(row);
+        return tapi_printf("no audit_log row for request %s", rid);
+    }
+    /* The count, then one field per column, separated by U+001F. */
+    char *count = row, *p = row;
+    for (size_t i = 0; i <= n; i++) {
+        char *field = p, *sep = strchr(p, '\x1f');
+        if ((sep == NULL) != (i == n))
+            fail_msg("unexpected audit row shape");
+        if (sep != NULL) {
+            *sep = '\0';
+            p = sep + 1;
+        }
+        const struct tapi_audit_want *w = i > 0 ? &want[i - 1] : NULL;
+        if (w != NULL && w->value != NULL && !tapi_one_of(w->value, field))
+            assert_int_equal(cf_buf_printf(&diff, "%saudit_log.%s: expected %s, got %s",
+                                           diff.len > 0 ? "; " : "", w->name, w->value, field),
+                             0);
+    }
+    char *d = NULL;
+    if (strcmp(count, "1") != 0)
+        d = tapi_printf("expected exactly one audit_log row for request %s, found %s", rid, count);
+    else if (diff.len > 0)
+        d = strdup(diff.data);
+    free(row);
+    cf_buf_free(&diff);
+    return d;
 }
 
 char *tapi_audit_diff(const struct tapi *f, const struct t_resp *r, const char *actor,
                       const char *action, const char *resource_type, const char *resource_id,
                       long revision, const char *result, const char *reason)
 {
-    char rid[64], sql[1024], *fields[11];
-    struct cf_buf diff = { 0 };
+    char rev[32];
 
-    if (!t_resp_header(r, "X-Request-Id", rid, sizeof(rid)) || !cf_is_lower_hex(rid, 32))
-        return tapi_printf("no X-Request-Id");
-    snprintf(sql, sizeof(sql),
-             "SELECT concat_ws(chr(31), count(*) OVER (), actor_type, actor, action, "
-             "coalesce(resource_type, '<null>'), coalesce(resource_id, '<null>'), "
-             "coalesce(revision::text, '<null>'), result, reason, source_ip, "
-             "(time IS NOT NULL AND hash ~ '^[0-9a-f]{64}$' AND prev_hash ~ '^[0-9a-f]{64}$')) "
-             "FROM audit_log WHERE request_id = '%s'",
-             rid);
-    char *row = tapi_sql(f, sql);
-    if (*row == '\0') {
-        free(row);
-        return tapi_printf("no audit_log row for request %s (expected %s)", rid, action);
-    }
-    char *p = row;
-    for (size_t i = 0; i < 11; i++) {
-        fields[i] = p;
-        char *sep = strchr(p, '\x1f');
-        if (sep == NULL && i < 10)
-            fail_msg("unexpected audit row shape");
-        if (sep != NULL) {
-            *sep = '\0';
-            p = sep + 1;
-        }
-    }
-    if (strcmp(fields[0], "1") != 0) {
-        char *d = tapi_printf("expected exactly one audit_log row for request %s, found %s", rid,
-                              fields[0]);
-        free(row);
-        return d;
-    }
-    audit_field(&diff, "actor_type", "token", fields[1]);
-    audit_field(&diff, "actor", actor, fields[2]);
-    audit_field(&diff, "action", action, fields[3]);
-    audit_field(&diff, "resource_type", resource_type, fields[4]);
-    audit_field(&diff, "resource_id", resource_id, fields[5]);
-    if (revision != TAPI_ANY) {
-        char want[32];
-        if (revision == TAPI_NULL)
-            snprintf(want, sizeof(want), "<null>");
-        else
-            snprintf(want, sizeof(want), "%ld", revision);
-        audit_field(&diff, "revision", want, fields[6]);
-    }
-    audit_field(&diff, "result", result, fields[7]);
-    audit_field(&diff, "reason", reason, fields[8]);
-    audit_field(&diff, "source_ip", "127.0.0.1", fields[9]); /* the peer address (API.md 8.2) */
-    audit_field(&diff, "time, hash, prev_hash", "t", fields[10]); /* concat_ws prints t, f */
-    free(row);
-    char *d = diff.len > 0 ? strdup(diff.data) : NULL;
-    cf_buf_free(&diff);
-    return d;
+    if (revision == TAPI_NULL)
+        snprintf(rev, sizeof(rev), "<null>");
+    else
+        snprintf(rev, sizeof(rev), "%ld", revision);
+    const struct tapi_audit_want want[] = {
+        { "actor_type", "actor_type", "token" },
+        { "actor", "actor", actor },
+        { "action", "action", action },
+        { "resource_type", "coalesce(resource_type, '<null>')", resource_type },
+        { "resource_id", "coalesce(resource_id, '<null>')", resource_id },
+        { "revision", "coalesce(revision::text, '<null>')", revision != TAPI_ANY ? rev : NULL },
+        { "result", "result", result },
+        { "reason", "reason", reason },
+        { "source_ip", "source_ip", "127.0.0.1" }, /* the peer address (API.md 8.2) */
+        { "time, hash, prev_hash", TAPI_AUDIT_SEALED, "t" },
+    };
+    return tapi_audit_row_diff(f, r, want, sizeof(want) / sizeof(want[0]));
 }
 
 void tapi_audit(const struct tapi *f, const struct t_resp *r, const char *actor, const char *action,
@@ -515,12 +513,15 @@ void tapi_collect(struct cf_buf *list, const char *label, char *problem)
 
 void tapi_collect_end(struct cf_buf *list)
 {
-    if (list->len > 0) {
-        char *msg = strdup(list->data);
+    static char msg[8192]; /* not on the heap: fail_msg() never returns to free it */
+
+    if (list->len == 0) {
         cf_buf_free(list);
-        fail_msg("cases that failed:%s", msg);
+        return;
     }
+    snprintf(msg, sizeof(msg), "%s", list->data);
     cf_buf_free(list);
+    fail_msg("cases that failed:%s", msg);
 }
 
 json_t *tapi_cred_post(const struct tapi *f, const char *body, char id[TAPI_ID_LEN])
@@ -611,8 +612,7 @@ long tapi_svc_revision(const struct tapi *f, const char *sid)
     return revision_of(f, "services", sid);
 }
 
-/* Percent-encodes everything but RFC 3986's unreserved characters. */
-static void url_encode(const char *in, struct cf_buf *out)
+void tapi_url_encode(const char *in, struct cf_buf *out)
 {
     static const char hexd[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)in; *p != '\0'; p++) {
@@ -627,42 +627,65 @@ static void url_encode(const char *in, struct cf_buf *out)
     }
 }
 
-json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit)
+json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out)
 {
     json_t *all = json_array();
-    struct cf_buf page = { 0 };
+    struct cf_buf next_arg = { 0 }, members = { 0 };
     bool last_was_empty = false;
+    size_t pages = 0;
 
-    for (int pages = 0;; pages++) {
+    assert_int_equal(cf_buf_printf(&members, "%s,%s", pg->member, pg->next), 0);
+    for (;; pages++) {
         struct t_resp r;
-        if (pages > 10000)
-            fail_msg("paging does not end");
+        if (pages > 20000)
+            fail_msg("paging through %s does not end", pg->path);
         if (last_was_empty)
-            fail_msg("an empty page that is not the last one");
-        tapi_send(f, f->admin, "GET", NULL, &r, "%s?limit=%d%s%s", path, limit,
-                  page.len > 0 ? "&page=" : "", page.len > 0 ? page.data : "");
+            fail_msg("an empty page of %s that is not the last one", pg->member);
+        tapi_send(f, pg->auth, "GET", NULL, &r, "%s%slimit=%d%s%s%s%s", pg->path,
+                  strchr(pg->path, '?') != NULL ? "&" : "?", pg->limit, next_arg.len > 0 ? "&" : "",
+                  next_arg.len > 0 ? pg->param : "", next_arg.len > 0 ? "=" : "",
+                  next_arg.len > 0 ? next_arg.data : "");
         json_t *b = tapi_ok(&r);
-        json_t *items = json_object_get(b, member), *next = json_object_get(b, "next_page");
+        if (pg->exact)
+            tapi_assert_members(b, members.data);
+        json_t *items = json_object_get(b, pg->member), *next = json_object_get(b, pg->next);
         if (!json_is_array(items))
-            fail_msg("%s is not an array", member);
-        if (json_array_size(items) > (size_t)limit)
-            fail_msg("a page of limit %d holds %zu items", limit, json_array_size(items));
+            fail_msg("%s is not an array", pg->member);
+        if (json_array_size(items) > (size_t)pg->limit)
+            fail_msg("a page of limit %d holds %zu %s", pg->limit, json_array_size(items),
+                     pg->member);
         last_was_empty = json_array_size(items) == 0;
         json_array_extend(all, items);
-        cf_buf_reset(&page);
+        cf_buf_reset(&next_arg);
         if (json_is_null(next)) {
             json_decref(b);
             t_resp_free(&r);
             break;
         }
         if (!json_is_string(next) || json_string_length(next) == 0)
-            fail_msg("next_page must be a non-empty string or null");
-        url_encode(json_string_value(next), &page);
+            fail_msg("%s must be a non-empty string or null", pg->next);
+        tapi_url_encode(json_string_value(next), &next_arg);
         json_decref(b);
         t_resp_free(&r);
     }
-    cf_buf_free(&page);
+    cf_buf_free(&next_arg);
+    cf_buf_free(&members);
+    if (pages_out != NULL)
+        *pages_out = pages + 1;
     return all;
+}
+
+json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit)
+{
+    const struct tapi_pager pg = {
+        .auth = f->admin,
+        .path = path,
+        .member = member,
+        .next = "next_page",
+        .param = "page",
+        .limit = limit,
+    };
+    return tapi_page_all(f, &pg, NULL);
 }
 
 struct concurrent_arg {

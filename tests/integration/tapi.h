@@ -138,6 +138,27 @@ void tapi_audit(const struct tapi *f, const struct t_resp *r, const char *actor,
                 const char *resource_type, const char *resource_id, long revision,
                 const char *result, const char *reason);
 
+/* One column of a request's access-log row and what it must hold: name labels it in the diff,
+ * column is the SQL expression read (NULL prints as text, see TAPI_AUDIT_SEALED), value is
+ * '|'-separated alternatives or NULL for "not checked". */
+struct tapi_audit_want {
+    const char *name;
+    const char *column;
+    const char *value;
+};
+
+/* "t" when the row has a time and well-formed hash and prev_hash. */
+#define TAPI_AUDIT_SEALED                                                                          \
+    "(time IS NOT NULL AND hash ~ '^[0-9a-f]{64}$' AND prev_hash ~ '^[0-9a-f]{64}$')"
+
+/* Reads the one access-log row of the request that r answered: NULL if there is exactly one and
+ * every column holds its value, else what differs (free() it). */
+char *tapi_audit_row_diff(const struct tapi *f, const struct t_resp *r,
+                          const struct tapi_audit_want *want, size_t n);
+
+/* True if actual is one of the '|'-separated alternatives. */
+bool tapi_one_of(const char *alternatives, const char *actual);
+
 /* The checks of tapi_audit() without failing: NULL if all hold, else what differs (free() it). */
 char *tapi_audit_diff(const struct tapi *f, const struct t_resp *r, const char *actor,
                       const char *action, const char *resource_type, const char *resource_id,
@@ -147,7 +168,8 @@ char *tapi_audit_diff(const struct tapi *f, const struct t_resp *r, const char *
  * adds "label: problem" to list and frees problem (a no-op when problem is NULL). */
 void tapi_collect(struct cf_buf *list, const char *label, char *problem);
 
-/* Fails the test listing every collected problem, if any; frees list. */
+/* Fails the test listing every collected problem, if any; frees list first, so that a failure
+ * leaks nothing (LeakSanitizer then reports only the failure). */
 void tapi_collect_end(struct cf_buf *list);
 
 /* Creates a credential as the admin from a full POST body; asserts 200 and copies the new id
@@ -174,9 +196,28 @@ void tapi_svc_map(const struct tapi *f, const char *sid, const char *const *ids)
 long tapi_cred_revision(const struct tapi *f, const char *id);
 long tapi_svc_revision(const struct tapi *f, const char *sid);
 
-/* Collects every item of a paged list (GET path?limit=limit, following next_page) into a new
- * array (json_decref it); member is "credentials" or "services". Asserts each page holds at
- * most limit items and every page but the last holds some. */
+/* Percent-encodes in (everything but RFC 3986's unreserved characters) onto out. */
+void tapi_url_encode(const char *in, struct cf_buf *out);
+
+/* A paged list: GET path (with its query, if any) plus limit, as auth; each page holds the
+ * array member and the member next, which names the following page (passed back as the query
+ * parameter param) or is null on the last. exact: the page holds those two members only. */
+struct tapi_pager {
+    const char *auth;
+    const char *path;
+    const char *member;
+    const char *next;
+    const char *param;
+    int limit;
+    bool exact;
+};
+
+/* Collects every item of a paged list into a new array (json_decref it). Asserts each page is
+ * 200, holds at most limit items, and that only the last may be empty. *pages_out = the pages
+ * read (may be NULL). */
+json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out);
+
+/* tapi_page_all() as the admin, following next_page; member is "credentials" or "services". */
 json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit);
 
 /* One request of tapi_concurrent(): filled in by the caller (method, path, body), answered

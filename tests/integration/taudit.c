@@ -269,23 +269,6 @@ char *taudit_chain_diff(const json_t *events, int64_t first_id, const char *prev
 
 /* --- one request's row --------------------------------------------------------------------- */
 
-/* True if actual is one of the '|'-separated alternatives. */
-static bool one_of(const char *alternatives, const char *actual)
-{
-    size_t alen = strlen(actual);
-    const char *p = alternatives;
-
-    for (;;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
-        if (len == alen && strncmp(p, actual, len) == 0)
-            return true;
-        if (bar == NULL)
-            return false;
-        p = bar + 1;
-    }
-}
-
 static void want_str(struct cf_buf *d, const json_t *ev, const char *name, const char *want)
 {
     json_t *v = json_object_get(ev, name);
@@ -293,7 +276,7 @@ static void want_str(struct cf_buf *d, const json_t *ev, const char *name, const
 
     if (want == NULL)
         return;
-    if (got == NULL || !one_of(want, got))
+    if (got == NULL || !tapi_one_of(want, got))
         assert_int_equal(cf_buf_printf(d, "%s%s: expected %s, got %s", d->len > 0 ? "; " : "", name,
                                        want, got != NULL ? got : "(not a string)"),
                          0);
@@ -452,62 +435,21 @@ void taudit_row(const struct taudit *f, const struct t_resp *r, const struct tau
 
 /* --- paging, verify ------------------------------------------------------------------------ */
 
-void taudit_urlenc(const char *in, struct cf_buf *out)
-{
-    static const char hexd[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)in; *p != '\0'; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            cf_buf_append_char(out, (char)*p);
-        } else {
-            cf_buf_append_char(out, '%');
-            cf_buf_append_char(out, hexd[*p >> 4]);
-            cf_buf_append_char(out, hexd[*p & 15]);
-        }
-    }
-}
-
 json_t *taudit_events_all(const struct taudit *f, const char *auth, const char *query, int limit,
                           size_t *pages_out)
 {
-    json_t *all = json_array();
-    struct cf_buf cursor = { 0 };
-    bool last_was_empty = false;
-    size_t pages = 0;
-
-    for (;; pages++) {
-        struct t_resp r;
-        if (pages > 20000)
-            fail_msg("paging through /v1/audit/events does not end");
-        if (last_was_empty)
-            fail_msg("an empty page of events that is not the last one");
-        tapi_send(&f->api, auth, "GET", NULL, &r, "/v1/audit/events?%s%slimit=%d%s%s", query,
-                  *query != '\0' ? "&" : "", limit, cursor.len > 0 ? "&cursor=" : "",
-                  cursor.len > 0 ? cursor.data : "");
-        json_t *b = tapi_ok(&r);
-        tapi_assert_members(b, "events,next_cursor");
-        json_t *evs = json_object_get(b, "events"), *next = json_object_get(b, "next_cursor");
-        if (!json_is_array(evs))
-            fail_msg("events is not an array");
-        if (json_array_size(evs) > (size_t)limit)
-            fail_msg("a page of limit %d holds %zu events", limit, json_array_size(evs));
-        last_was_empty = json_array_size(evs) == 0;
-        json_array_extend(all, evs);
-        cf_buf_reset(&cursor);
-        if (json_is_null(next)) {
-            json_decref(b);
-            t_resp_free(&r);
-            break;
-        }
-        if (!json_is_string(next) || json_string_length(next) == 0)
-            fail_msg("next_cursor must be a non-empty string or null");
-        taudit_urlenc(json_string_value(next), &cursor);
-        json_decref(b);
-        t_resp_free(&r);
-    }
-    cf_buf_free(&cursor);
-    if (pages_out != NULL)
-        *pages_out = pages + 1;
+    char *path = tapi_printf("/v1/audit/events%s%s", *query != '\0' ? "?" : "", query);
+    const struct tapi_pager pg = {
+        .auth = auth,
+        .path = path,
+        .member = "events",
+        .next = "next_cursor",
+        .param = "cursor",
+        .limit = limit,
+        .exact = true,
+    };
+    json_t *all = tapi_page_all(&f->api, &pg, pages_out);
+    free(path);
     return all;
 }
 

@@ -117,9 +117,6 @@ char *taudit_chain_diff(const json_t *events, int64_t first_id, const char *prev
 json_t *taudit_events_all(const struct taudit *f, const char *auth, const char *query, int limit,
                           size_t *pages_out);
 
-/* Percent-encodes in (everything but RFC 3986's unreserved characters) onto out. */
-void taudit_urlenc(const char *in, struct cf_buf *out);
-
 /* GET /v1/audit/verify?<query> (query may be "") as the auditor; asserts 200 and returns the
  * body (json_decref it). */
 json_t *taudit_verify(const struct taudit *f, const char *query);

@@ -185,7 +185,7 @@ static char *row_time(const struct taudit *f, int64_t id, const char *shift, con
 static char *enc(const char *s)
 {
     struct cf_buf b = { 0 };
-    taudit_urlenc(s, &b);
+    tapi_url_encode(s, &b);
     cf_buf_append(&b, "", 0);
     char *out = strdup(b.data);
     cf_buf_free(&b);

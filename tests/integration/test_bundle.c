@@ -236,7 +236,7 @@ static void test_a_service_may_read_no_other_service_existing_or_not(void **stat
             tapi_assert_no_secret(r.body.data, "b-secret-never-for-a", "a 403 body");
         t_resp_free(&r);
     }
-    tkms_collect_end(&problems);
+    tapi_collect_end(&problems);
 
     /* its own id, missing: the only 404 a service can see */
     tapi_name(ghost, sizeof(ghost), "svc-ghost-");
@@ -521,7 +521,7 @@ static void test_concurrent_first_fetches_each_get_their_own_bundle(void **state
         svc_token_free(&t[k]);
     int rc = t_cofferd_stop(&d);
     curl_global_cleanup();
-    tkms_collect_end(&problems);
+    tapi_collect_end(&problems);
     assert_int_equal(rc, 0);
 }
 
@@ -649,7 +649,7 @@ static void test_if_none_match_answers_304_without_a_body_or_a_kms_call(void **s
              "/v1/services/%s?metadata_only=True", sid);
     tapi_collect(&problems, "metadata_only with its tag", not_modified_diff(&r, mtag));
     t_resp_free(&r);
-    tkms_collect_end(&problems);
+    tapi_collect_end(&problems);
     assert_int_equal(tkms_kms_calls(&f->api), calls);
     assert_int_equal(tkms_metric(&f->api, BUNDLES_304), n304 + nforms + 2);
     assert_int_equal(tkms_metric(&f->api, BUNDLES_200), n200);

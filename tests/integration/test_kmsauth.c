@@ -151,7 +151,7 @@ static void test_tokens_at_the_limits_of_the_rules_are_accepted(void **state)
         t_resp_free(&r);
         free(cases[i].token);
     }
-    tkms_collect_end(&problems);
+    tapi_collect_end(&problems);
 }
 
 static void test_every_service_id_is_a_valid_from(void **state)
@@ -395,7 +395,7 @@ static char *refusal_body_diff(const struct t_resp *r, const struct refusal *c, 
 }
 
 /* Sends every case to GET /v1/services/<sid> and checks answer and access-log row; adds every
- * case that fails to problems (for tkms_collect_end()). */
+ * case that fails to problems (for tapi_collect_end()). */
 static void run_refusals(const struct tkms *f, const char *sid, struct refusals *rs,
                          struct cf_buf *problems)
 {
@@ -617,7 +617,7 @@ static void test_every_refused_token_is_401_with_its_reason_in_the_access_log(vo
     free(long_name);
     free(good);
     refusals_free(rs);
-    tkms_collect_end(&problems); /* after freeing: a failure leaks nothing */
+    tapi_collect_end(&problems); /* after freeing: a failure leaks nothing */
 }
 
 static void test_a_refused_metadata_request_is_logged_as_service_get_metadata(void **state)

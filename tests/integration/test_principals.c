@@ -217,7 +217,7 @@ static void test_a_person_without_a_principal_is_403_until_an_admin_gives_a_role
     json_decref(created);
     json_decref(changed);
     person_free(&p);
-    tkms_collect_end(&deferred);
+    tapi_collect_end(&deferred);
 }
 
 static void test_the_principal_endpoints_answer_as_documented_and_only_to_admins(void **state)
@@ -328,7 +328,7 @@ static void test_the_principal_endpoints_answer_as_documented_and_only_to_admins
     tapi_send(&f->api, f->api.admin, "DELETE", NULL, &r, "/v1/principals/nobody-at-all");
     tapi_collect(&problems, "DELETE unknown", tapi_error_diff(&r, 404, "not_found"));
     t_resp_free(&r);
-    tkms_collect_end(&problems);
+    tapi_collect_end(&problems);
 
     tkms_creds_free(&sc);
     free(stoken);

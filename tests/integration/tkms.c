@@ -377,80 +377,21 @@ json_t *tkms_bundle_pairs(const json_t *bundle, const char *name)
     return NULL;
 }
 
-/* True if actual is one of the '|'-separated alternatives. */
-static bool one_of(const char *alternatives, const char *actual)
-{
-    size_t alen = strlen(actual);
-    const char *p = alternatives;
-
-    for (;;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
-        if (len == alen && strncmp(p, actual, len) == 0)
-            return true;
-        if (bar == NULL)
-            return false;
-        p = bar + 1;
-    }
-}
-
-static void audit_field(struct cf_buf *diff, const char *name, const char *want, const char *got)
-{
-    if (want != NULL && !one_of(want, got))
-        assert_int_equal(cf_buf_printf(diff, "%saudit_log.%s: expected %s, got %s",
-                                       diff->len > 0 ? "; " : "", name, want, got),
-                         0);
-}
-
 char *tkms_audit_diff(const struct tapi *api, const struct t_resp *r, const char *actor_type,
                       const char *actor, const char *action, const char *resource_id,
                       const char *result, const char *reason)
 {
-    char rid[64], sql[1024], *fields[9];
-    struct cf_buf diff = { 0 };
-
-    if (!t_resp_header(r, "X-Request-Id", rid, sizeof(rid)) || !cf_is_lower_hex(rid, 32))
-        return tapi_printf("no X-Request-Id");
-    snprintf(sql, sizeof(sql),
-             "SELECT concat_ws(chr(31), count(*) OVER (), actor_type, actor, action, "
-             "coalesce(resource_id, '<null>'), result, reason, source_ip, "
-             "(time IS NOT NULL AND hash ~ '^[0-9a-f]{64}$')) "
-             "FROM audit_log WHERE request_id = '%s'",
-             rid);
-    char *row = tapi_sql(api, sql);
-    if (*row == '\0') {
-        free(row);
-        return tapi_printf("no audit_log row for request %s", rid);
-    }
-    char *p = row;
-    for (size_t i = 0; i < 9; i++) {
-        fields[i] = p;
-        char *sep = strchr(p, '\x1f');
-        if (sep == NULL && i < 8)
-            fail_msg("unexpected audit row shape");
-        if (sep != NULL) {
-            *sep = '\0';
-            p = sep + 1;
-        }
-    }
-    if (strcmp(fields[0], "1") != 0) {
-        char *d = tapi_printf("expected exactly one audit_log row for request %s, found %s", rid,
-                              fields[0]);
-        free(row);
-        return d;
-    }
-    audit_field(&diff, "actor_type", actor_type, fields[1]);
-    audit_field(&diff, "actor", actor, fields[2]);
-    audit_field(&diff, "action", action, fields[3]);
-    audit_field(&diff, "resource_id", resource_id, fields[4]);
-    audit_field(&diff, "result", result, fields[5]);
-    audit_field(&diff, "reason", reason, fields[6]);
-    audit_field(&diff, "source_ip", "127.0.0.1", fields[7]);
-    audit_field(&diff, "time, hash", "t", fields[8]);
-    free(row);
-    char *d = diff.len > 0 ? strdup(diff.data) : NULL;
-    cf_buf_free(&diff);
-    return d;
+    const struct tapi_audit_want want[] = {
+        { "actor_type", "actor_type", actor_type },
+        { "actor", "actor", actor },
+        { "action", "action", action },
+        { "resource_id", "coalesce(resource_id, '<null>')", resource_id },
+        { "result", "result", result },
+        { "reason", "reason", reason },
+        { "source_ip", "source_ip", "127.0.0.1" },
+        { "time, hash, prev_hash", TAPI_AUDIT_SEALED, "t" },
+    };
+    return tapi_audit_row_diff(api, r, want, sizeof(want) / sizeof(want[0]));
 }
 
 void tkms_audit(const struct tapi *api, const struct t_resp *r, const char *actor_type,
@@ -460,19 +401,6 @@ void tkms_audit(const struct tapi *api, const struct t_resp *r, const char *acto
     char *d = tkms_audit_diff(api, r, actor_type, actor, action, resource_id, result, reason);
     if (d != NULL)
         fail_msg("%s", d);
-}
-
-void tkms_collect_end(struct cf_buf *list)
-{
-    static char msg[8192];
-
-    if (list->len == 0) {
-        cf_buf_free(list);
-        return;
-    }
-    snprintf(msg, sizeof(msg), "%s", list->data);
-    cf_buf_free(list);
-    fail_msg("cases that failed:%s", msg);
 }
 
 void tkms_metrics(const struct tapi *api, struct t_resp *r)

@@ -147,10 +147,6 @@ void tkms_audit(const struct tapi *api, const struct t_resp *r, const char *acto
                 const char *actor, const char *action, const char *resource_id, const char *result,
                 const char *reason);
 
-/* Like tapi_collect_end(), but frees everything before failing, so that a failure leaks
- * nothing (LeakSanitizer then reports only the failure). */
-void tkms_collect_end(struct cf_buf *list);
-
 /* /metrics. */
 
 /* The value of one sample of GET /metrics, named by its exact series text, e.g.
