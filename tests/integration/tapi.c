@@ -627,6 +627,28 @@ void tapi_url_encode(const char *in, struct cf_buf *out)
     }
 }
 
+void tapi_bundle_etag(const struct tapi *f, const char *sid, bool full, const char *perms,
+                      char out[64])
+{
+    char sql[512], hex[CF_SHA256_HEX_LEN + 1];
+
+    snprintf(sql, sizeof(sql), "SELECT revision FROM services WHERE id = '%s'", sid);
+    char *rev = tapi_sql(f, sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(string_agg(c.id || ':' || c.revision || chr(10), '' ORDER BY c.id "
+             "COLLATE \"C\"), '') FROM service_credentials sc JOIN credentials c ON c.id = "
+             "sc.credential_id WHERE sc.service_id = '%s'",
+             sid);
+    char *creds = tapi_sql(f, sql);
+    char *text = tapi_printf("coffer-bundle-v1\n%s\n%s\n%s\n%s\n%s", sid, rev,
+                             full ? "full" : "metadata", perms, creds);
+    assert_int_equal(cf_sha256_hex(text, strlen(text), hex), 0);
+    snprintf(out, 64, "\"%.32s\"", hex);
+    free(rev);
+    free(creds);
+    free(text);
+}
+
 json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out)
 {
     json_t *all = json_array();

@@ -196,6 +196,11 @@ void tapi_svc_map(const struct tapi *f, const char *sid, const char *const *ids)
 long tapi_cred_revision(const struct tapi *f, const char *id);
 long tapi_svc_revision(const struct tapi *f, const char *sid);
 
+/* The ETag that API.md 8.3 defines for service sid's bundle (full or metadata form, with the
+ * caller's permissions text perms), computed here from the database's rows. */
+void tapi_bundle_etag(const struct tapi *f, const char *sid, bool full, const char *perms,
+                      char out[64]);
+
 /* Percent-encodes in (everything but RFC 3986's unreserved characters) onto out. */
 void tapi_url_encode(const char *in, struct cf_buf *out);
 

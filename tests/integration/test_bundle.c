@@ -18,7 +18,6 @@
 #include <jansson.h>
 
 #include "cf_codec.h"
-#include "cf_crypto.h"
 #include "cf_json.h"
 #include "cf_log.h"
 #include "tkms.h"
@@ -65,29 +64,6 @@ static void cred(const struct tkms *f, const char *prefix, const char *pairs, ch
 {
     tapi_name(name, cap, prefix);
     tapi_cred_new(&f->api, name, pairs, id);
-}
-
-/* The tag API.md 8.3 defines, computed here from the database's rows. */
-static void expected_etag(const struct tapi *api, const char *sid, bool full, const char *perms,
-                          char out[64])
-{
-    char sql[512], hex[CF_SHA256_HEX_LEN + 1];
-
-    snprintf(sql, sizeof(sql), "SELECT revision FROM services WHERE id = '%s'", sid);
-    char *rev = tapi_sql(api, sql);
-    snprintf(sql, sizeof(sql),
-             "SELECT coalesce(string_agg(c.id || ':' || c.revision || chr(10), '' ORDER BY c.id "
-             "COLLATE \"C\"), '') FROM service_credentials sc JOIN credentials c ON c.id = "
-             "sc.credential_id WHERE sc.service_id = '%s'",
-             sid);
-    char *creds = tapi_sql(api, sql);
-    char *text = tapi_printf("coffer-bundle-v1\n%s\n%s\n%s\n%s\n%s", sid, rev,
-                             full ? "full" : "metadata", perms, creds);
-    assert_int_equal(cf_sha256_hex(text, strlen(text), hex), 0);
-    snprintf(out, 64, "\"%.32s\"", hex);
-    free(rev);
-    free(creds);
-    free(text);
 }
 
 /* The ETag of a 200 answer (fails without one). */
@@ -545,7 +521,7 @@ static void test_a_bundle_has_the_documented_strong_etag_and_vary(void **state)
     snprintf(path, sizeof(path), "/v1/services/%s?metadata_only=False", sid);
     get_as(&f->api, &t, NULL, &r, path);
     etag_of(&r, got);
-    expected_etag(&f->api, sid, true, SERVICE_PERMS, want);
+    tapi_bundle_etag(&f->api, sid, true, SERVICE_PERMS, want);
     assert_string_equal(got, want); /* strong: in quotes, no W/ */
     snprintf(full_tag, sizeof(full_tag), "%s", got);
     assert_true(t_resp_header(&r, "Vary", v, sizeof(v)));
@@ -555,7 +531,7 @@ static void test_a_bundle_has_the_documented_strong_etag_and_vary(void **state)
     snprintf(path, sizeof(path), "/v1/services/%s?metadata_only=True", sid);
     get_as(&f->api, &t, NULL, &r, path);
     etag_of(&r, got);
-    expected_etag(&f->api, sid, false, SERVICE_PERMS, want);
+    tapi_bundle_etag(&f->api, sid, false, SERVICE_PERMS, want);
     assert_string_equal(got, want);
     assert_string_not_equal(got, full_tag); /* metadata_only and full differ */
     t_resp_free(&r);
@@ -571,7 +547,7 @@ static void test_a_bundle_has_the_documented_strong_etag_and_vary(void **state)
     /* an admin has other permissions: another tag */
     tapi_send(&f->api, f->api.admin, "GET", NULL, &r, "/v1/services/%s", sid);
     etag_of(&r, got);
-    expected_etag(&f->api, sid, true, ADMIN_PERMS, want);
+    tapi_bundle_etag(&f->api, sid, true, ADMIN_PERMS, want);
     assert_string_equal(got, want);
     assert_string_not_equal(got, full_tag);
     t_resp_free(&r);
@@ -766,7 +742,7 @@ static void test_the_etag_changes_with_everything_the_bundle_shows(void **state)
         snprintf(inm, sizeof(inm), "If-None-Match: %s", prev);
         get_as(&f->api, &t, inm, &r, path); /* the old tag: never a 304 now */
         etag_of(&r, now_tag);
-        expected_etag(&f->api, sid, true, SERVICE_PERMS, want);
+        tapi_bundle_etag(&f->api, sid, true, SERVICE_PERMS, want);
         assert_string_equal(now_tag, want);
         assert_string_not_equal(now_tag, prev);
         json_t *s = tapi_ok(&r);

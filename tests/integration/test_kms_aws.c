@@ -5,23 +5,16 @@
  * fault injector. Every request goes to 127.0.0.1: each test starts from an environment with
  * IMDS disabled and the shared files pointing nowhere.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -431,8 +424,7 @@ static void test_region_comes_from_the_profile_in_the_config_file(void **state)
 /* A private moto_server with signature checking on. */
 
 struct private_moto {
-    pid_t pid;
-    char url[64];
+    struct t_moto moto;
     char akid[64]; /* an IAM user's long-term key */
     char secret[128];
     char tmp_akid[64]; /* temporary credentials of an assumed role */
@@ -441,81 +433,6 @@ struct private_moto {
     char policy_arn[256]; /* allows kms:* */
     struct key key;
 };
-
-static bool port_accepts(int port)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static void moto_child(const char *bin, int port, pid_t parent)
-{
-    char portstr[16], log[600];
-
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even if the test crashes */
-    if (getppid() != parent)
-        _exit(1);
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    snprintf(log, sizeof(log), "%s/moto-private-%d.log", work_dir, port);
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-    }
-    execl(bin, bin, "-H", "127.0.0.1", "-p", portstr, (char *)NULL);
-    _exit(127);
-}
-
-static void moto_spawn(struct private_moto *m)
-{
-    const char *bin = t_env("COFFER_TEST_MOTO_BIN");
-    int port = t_free_port(), status;
-    pid_t parent = getpid();
-
-    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d", port);
-    m->pid = fork();
-    if (m->pid < 0)
-        fail_msg("fork failed");
-    if (m->pid == 0)
-        moto_child(bin, port, parent);
-    for (int i = 0; i < 1200; i++) { /* up to 60 s */
-        if (waitpid(m->pid, &status, WNOHANG) == m->pid)
-            fail_msg("the private moto_server exited (see %s/moto-private-%d.log)", work_dir, port);
-        if (port_accepts(port))
-            return;
-        struct timespec ts = { 0, 50 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    kill(m->pid, SIGKILL);
-    fail_msg("the private moto_server did not start");
-}
-
-static void moto_stop(struct private_moto *m)
-{
-    int status;
-
-    if (m->pid <= 0)
-        return;
-    kill(m->pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-            m->pid = -1;
-            return;
-        }
-        struct timespec ts = { 0, 50 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    kill(m->pid, SIGKILL);
-    waitpid(m->pid, &status, 0);
-    m->pid = -1;
-}
 
 /* An IAM user allowed kms:* and its access key (IAM shows the secret once: keep it). */
 static void moto_create_user(struct private_moto *m)
@@ -526,21 +443,21 @@ static void moto_create_user(struct private_moto *m)
     char form[1024];
     char *doc = curl_easy_escape(NULL, policy, 0);
 
-    iam(m->url, "Action=CreateUser&UserName=coffer&Version=2010-05-08", &resp);
+    iam(m->moto.url, "Action=CreateUser&UserName=coffer&Version=2010-05-08", &resp);
     snprintf(form, sizeof(form),
              "Action=CreatePolicy&PolicyName=coffer-kms&PolicyDocument=%s&Version=2010-05-08", doc);
     curl_free(doc);
     cf_buf_reset(&resp);
-    iam(m->url, form, &resp);
+    iam(m->moto.url, form, &resp);
     xml_value(resp.data, "Arn", m->policy_arn, sizeof(m->policy_arn));
     char *arn = curl_easy_escape(NULL, m->policy_arn, 0);
     snprintf(form, sizeof(form),
              "Action=AttachUserPolicy&UserName=coffer&PolicyArn=%s&Version=2010-05-08", arn);
     curl_free(arn);
     cf_buf_reset(&resp);
-    iam(m->url, form, &resp);
+    iam(m->moto.url, form, &resp);
     cf_buf_reset(&resp);
-    iam(m->url, "Action=CreateAccessKey&UserName=coffer&Version=2010-05-08", &resp);
+    iam(m->moto.url, "Action=CreateAccessKey&UserName=coffer&Version=2010-05-08", &resp);
     xml_value(resp.data, "AccessKeyId", m->akid, sizeof(m->akid));
     xml_value(resp.data, "SecretAccessKey", m->secret, sizeof(m->secret));
     cf_buf_free(&resp);
@@ -562,7 +479,7 @@ static void moto_assume_role(struct private_moto *m)
              "&Version=2010-05-08",
              doc);
     curl_free(doc);
-    iam(m->url, form, &resp);
+    iam(m->moto.url, form, &resp);
     xml_value(resp.data, "Arn", role_arn, sizeof(role_arn));
     char *policy = curl_easy_escape(NULL, m->policy_arn, 0);
     snprintf(form, sizeof(form),
@@ -570,13 +487,13 @@ static void moto_assume_role(struct private_moto *m)
              policy);
     curl_free(policy);
     cf_buf_reset(&resp);
-    iam(m->url, form, &resp);
+    iam(m->moto.url, form, &resp);
     char *arn = curl_easy_escape(NULL, role_arn, 0);
     snprintf(form, sizeof(form),
              "Action=AssumeRole&RoleArn=%s&RoleSessionName=coffer-test&Version=2011-06-15", arn);
     curl_free(arn);
     cf_buf_reset(&resp);
-    long status = aws_raw(m->url, "aws:amz:us-east-1:sts", "test:test",
+    long status = aws_raw(m->moto.url, "aws:amz:us-east-1:sts", "test:test",
                           "application/x-www-form-urlencoded", NULL, form, &resp);
     assert_int_equal(status, 200);
     xml_value(resp.data, "AccessKeyId", m->tmp_akid, sizeof(m->tmp_akid));
@@ -593,11 +510,11 @@ static int private_setup(void **state)
     char url[128];
     struct t_resp r;
 
-    moto_spawn(m);
-    key_create(m->url, "us-east-1", &m->key);
+    t_moto_start(&m->moto, 0);
+    key_create(m->moto.url, "us-east-1", &m->key);
     moto_create_user(m);
     moto_assume_role(m);
-    snprintf(url, sizeof(url), "%s/moto-api/reset-auth", m->url);
+    snprintf(url, sizeof(url), "%s/moto-api/reset-auth", m->moto.url);
     t_http("POST", url, hdrs, "0", &r);
     assert_int_equal(r.status, 200);
     t_resp_free(&r);
@@ -608,7 +525,7 @@ static int private_setup(void **state)
 static int private_teardown(void **state)
 {
     struct private_moto *m = *state;
-    moto_stop(m);
+    t_moto_stop(&m->moto);
     free(m);
     return 0;
 }
@@ -616,7 +533,7 @@ static int private_teardown(void **state)
 static void use_private(const struct private_moto *m)
 {
     env_set("AWS_REGION", "us-east-1");
-    env_set("AWS_ENDPOINT_URL_KMS", m->url);
+    env_set("AWS_ENDPOINT_URL_KMS", m->moto.url);
 }
 
 static void use_env_keys(const char *akid, const char *secret)

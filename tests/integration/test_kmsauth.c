@@ -712,7 +712,7 @@ static void test_a_user_token_is_refused_where_no_user_key_is_configured(void **
 static void test_a_warm_token_survives_a_kms_outage_while_a_new_one_is_503(void **state)
 {
     struct tkms *f = *state;
-    struct tkms_moto m = { 0 };
+    struct t_moto m = { 0 };
     struct tkms_key pm, pa;
     struct t_cofferd d;
     char e_url[160], e_master[160], e_auth[160], sid[64], name[64], id[TAPI_ID_LEN], u2[200];
@@ -720,7 +720,7 @@ static void test_a_warm_token_survives_a_kms_outage_while_a_new_one_is_503(void 
     char *warm = NULL, *cold = NULL;
     struct t_resp r;
 
-    tkms_moto_start(&m, 0);
+    t_moto_start(&m, 0);
     tkms_key_create(m.url, "outage-master", &pm);
     tkms_key_create(m.url, "outage-auth", &pa);
     snprintf(e_url, sizeof(e_url), "AWS_ENDPOINT_URL_KMS=%s", m.url);
@@ -753,7 +753,7 @@ static void test_a_warm_token_survives_a_kms_outage_while_a_new_one_is_503(void 
     tkms_start_node(f, &d_cold, extra);
     struct tapi cold_node = tkms_node(f, &d_cold);
 
-    tkms_moto_stop(&m);
+    t_moto_stop(&m);
 
     for (int w = TKMS_BASIC; w <= TKMS_XAUTH; w++) {
         tkms_get(&cold_node, (enum tkms_wire)w, u2, warm, NULL, &r, "/v1/services/%s", sid);
@@ -794,7 +794,7 @@ static void test_a_warm_token_survives_a_kms_outage_while_a_new_one_is_503(void 
 static void test_kmsauth_is_503_until_kms_can_resolve_the_auth_keys(void **state)
 {
     struct tkms *f = *state;
-    struct tkms_moto m = { 0 };
+    struct t_moto m = { 0 };
     struct tkms_key pm, pa;
     struct t_cofferd d;
     char rnd[9], master_alias[96], auth_alias[96], sid[64], u2[200];
@@ -823,7 +823,7 @@ static void test_kmsauth_is_503_until_kms_can_resolve_the_auth_keys(void **state
     t_resp_free(&r);
     free(early);
 
-    tkms_moto_start(&m, port);
+    t_moto_start(&m, port);
     tkms_key_create_alias(m.url, master_alias, &pm);
     tkms_key_create_alias(m.url, auth_alias, &pa);
     tkms_use_moto(m.url);
@@ -843,7 +843,7 @@ static void test_kmsauth_is_503_until_kms_can_resolve_the_auth_keys(void **state
     tkms_creds_free(&c);
     free(tok);
     assert_int_equal(t_cofferd_stop(&d), 0);
-    tkms_moto_stop(&m);
+    t_moto_stop(&m);
 }
 
 int main(void)

@@ -15,7 +15,6 @@
 #include <jansson.h>
 
 #include "cf_codec.h"
-#include "cf_crypto.h"
 #include "cf_json.h"
 #include "tapi.h"
 #include "tsupport.h"
@@ -980,29 +979,6 @@ static void test_every_service_write_sends_one_change_notification(void **state)
 
 /* --- ETag and conditional fetch (API.md 8.3) ---------------------------------------------- */
 
-/* The tag API.md 8.3 defines, computed here from the database's rows. */
-static void expected_etag(const struct tapi *f, const char *sid, bool full, const char *perms,
-                          char out[64])
-{
-    char sql[512], hex[CF_SHA256_HEX_LEN + 1];
-
-    snprintf(sql, sizeof(sql), "SELECT revision FROM services WHERE id = '%s'", sid);
-    char *rev = tapi_sql(f, sql);
-    snprintf(sql, sizeof(sql),
-             "SELECT coalesce(string_agg(c.id || ':' || c.revision || chr(10), '' ORDER BY c.id "
-             "COLLATE \"C\"), '') FROM service_credentials sc JOIN credentials c ON c.id = "
-             "sc.credential_id WHERE sc.service_id = '%s'",
-             sid);
-    char *creds = tapi_sql(f, sql);
-    char *text = tapi_printf("coffer-bundle-v1\n%s\n%s\n%s\n%s\n%s", sid, rev,
-                             full ? "full" : "metadata", perms, creds);
-    assert_int_equal(cf_sha256_hex(text, strlen(text), hex), 0);
-    snprintf(out, 64, "\"%.32s\"", hex);
-    free(rev);
-    free(creds);
-    free(text);
-}
-
 static void etag_of(const struct tapi *f, const char *auth, const char *sid, const char *query,
                     char out[64])
 {
@@ -1028,13 +1004,13 @@ static void test_a_bundle_carries_the_documented_strong_etag(void **state)
     tapi_svc_map(f, sid, ids);
 
     etag_of(f, f->admin, sid, "", got);
-    expected_etag(f, sid, true, "m=1,g=1,u=1", want);
+    tapi_bundle_etag(f, sid, true, "m=1,g=1,u=1", want);
     assert_string_equal(got, want);
     etag_of(f, f->admin, sid, "?metadata_only=true", got);
-    expected_etag(f, sid, false, "m=1,g=1,u=1", want);
+    tapi_bundle_etag(f, sid, false, "m=1,g=1,u=1", want);
     assert_string_equal(got, want);
     etag_of(f, f->auditor, sid, "?metadata_only=true", got);
-    expected_etag(f, sid, false, "m=1,g=0,u=0", want);
+    tapi_bundle_etag(f, sid, false, "m=1,g=0,u=0", want);
     assert_string_equal(got, want);
 
     json_decref(get_svc(f, f->admin, sid, "", &r));
@@ -1046,7 +1022,7 @@ static void test_a_bundle_carries_the_documented_strong_etag(void **state)
 
     tapi_cred_put(f, a, "{\"enabled\": false}"); /* a credential's revision moves the tag */
     etag_of(f, f->admin, sid, "", got);
-    expected_etag(f, sid, true, "m=1,g=1,u=1", want);
+    tapi_bundle_etag(f, sid, true, "m=1,g=1,u=1", want);
     assert_string_equal(got, want);
 }
 

@@ -2,18 +2,11 @@
  * kmsauth tokens, both wire forms, access-log rows, /metrics, a private moto_server. */
 #include "tkms.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -476,86 +469,6 @@ long tkms_poll_status(const struct tapi *api, const char *const *headers, const 
             return status;
         sleep_ms(200);
     }
-}
-
-static bool port_accepts(int port)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static void moto_child(const char *bin, int port, pid_t parent)
-{
-    char portstr[16], log[600];
-    const char *work = getenv("COFFER_TEST_WORK");
-
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even if the test crashes */
-    if (getppid() != parent)
-        _exit(1);
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    snprintf(log, sizeof(log), "%s/moto-kmsauth-%d.log", work != NULL ? work : "/tmp", port);
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-    }
-    execl(bin, bin, "-H", "127.0.0.1", "-p", portstr, (char *)NULL);
-    _exit(127);
-}
-
-void tkms_moto_start(struct tkms_moto *m, int port)
-{
-    const char *bin = t_env("COFFER_TEST_MOTO_BIN");
-    int status;
-    pid_t parent = getpid();
-
-    if (port == 0)
-        port = t_free_port();
-    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d", port);
-    m->pid = fork();
-    if (m->pid < 0)
-        fail_msg("fork failed");
-    if (m->pid == 0)
-        moto_child(bin, port, parent);
-    for (int i = 0; i < 1200; i++) { /* up to 60 s */
-        if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-            m->pid = -1;
-            fail_msg("the private moto_server exited (port %d)", port);
-        }
-        if (port_accepts(port))
-            return;
-        sleep_ms(50);
-    }
-    kill(m->pid, SIGKILL);
-    waitpid(m->pid, &status, 0);
-    m->pid = -1;
-    fail_msg("the private moto_server did not start");
-}
-
-void tkms_moto_stop(struct tkms_moto *m)
-{
-    int status;
-
-    if (m->pid <= 0)
-        return;
-    kill(m->pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-            m->pid = -1;
-            return;
-        }
-        sleep_ms(50);
-    }
-    kill(m->pid, SIGKILL);
-    waitpid(m->pid, &status, 0);
-    m->pid = -1;
 }
 
 void tkms_built_program(const char *rel, char *out, size_t cap)

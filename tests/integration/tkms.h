@@ -164,15 +164,6 @@ uint64_t tkms_kms_calls(const struct tapi *api);
 long tkms_poll_status(const struct tapi *api, const char *const *headers, const char *path,
                       long want, int seconds);
 
-/* A moto_server of the test's own (dies with the test). */
-struct tkms_moto {
-    pid_t pid;
-    char url[64];
-};
-/* Starts it on port (0: a free one) and waits until it accepts connections. */
-void tkms_moto_start(struct tkms_moto *m, int port);
-void tkms_moto_stop(struct tkms_moto *m); /* SIGTERM, then SIGKILL; a no-op once stopped */
-
 /* The path of a program built next to cofferd: "cli/coffer" gives build/.../cli/coffer. */
 void tkms_built_program(const char *rel, char *out, size_t cap);
 

@@ -436,3 +436,90 @@ void t_resp_free(struct t_resp *r)
     cf_buf_free(&r->body);
     cf_buf_free(&r->headers);
 }
+
+static bool port_accepts(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void moto_log_path(int port, char *out, size_t cap)
+{
+    const char *work = getenv("COFFER_TEST_WORK");
+    snprintf(out, cap, "%s/moto-private-%d.log", work != NULL ? work : "/tmp", port);
+}
+
+static void moto_child(const char *bin, int port, pid_t parent)
+{
+    char portstr[16], log[600];
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even if the test crashes */
+    if (getppid() != parent)
+        _exit(1);
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    moto_log_path(port, log, sizeof(log));
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    execl(bin, bin, "-H", "127.0.0.1", "-p", portstr, (char *)NULL);
+    _exit(127);
+}
+
+void t_moto_start(struct t_moto *m, int port)
+{
+    const char *bin = t_env("COFFER_TEST_MOTO_BIN");
+    char log[600];
+    int status;
+    pid_t parent = getpid();
+
+    if (port == 0)
+        port = t_free_port();
+    moto_log_path(port, log, sizeof(log));
+    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d", port);
+    m->pid = fork();
+    if (m->pid < 0)
+        fail_msg("fork failed");
+    if (m->pid == 0)
+        moto_child(bin, port, parent);
+    for (int i = 0; i < 1200; i++) { /* up to 60 s */
+        if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+            m->pid = -1;
+            fail_msg("the private moto_server exited (see %s)", log);
+        }
+        if (port_accepts(port))
+            return;
+        sleep_ms(50);
+    }
+    kill(m->pid, SIGKILL);
+    waitpid(m->pid, &status, 0);
+    m->pid = -1;
+    fail_msg("the private moto_server did not start (see %s)", log);
+}
+
+void t_moto_stop(struct t_moto *m)
+{
+    int status;
+
+    if (m->pid <= 0)
+        return;
+    kill(m->pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+            m->pid = -1;
+            return;
+        }
+        sleep_ms(50);
+    }
+    kill(m->pid, SIGKILL);
+    waitpid(m->pid, &status, 0);
+    m->pid = -1;
+}

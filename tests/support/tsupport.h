@@ -101,4 +101,17 @@ void t_pg_ctl(const char *action);
 /* A fresh random loopback port that nothing listens on. */
 int t_free_port(void);
 
+/* A moto_server of the test's own on 127.0.0.1 (it dies with the test), logging to
+ * $COFFER_TEST_WORK/moto-private-<port>.log. */
+struct t_moto {
+    pid_t pid;
+    char url[64];
+};
+
+/* Starts it on port (0: a free one) and waits until it accepts connections. */
+void t_moto_start(struct t_moto *m, int port);
+
+/* SIGTERM, then SIGKILL; a no-op once stopped. */
+void t_moto_stop(struct t_moto *m);
+
 #endif
