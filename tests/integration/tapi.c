@@ -649,6 +649,22 @@ void tapi_bundle_etag(const struct tapi *f, const char *sid, bool full, const ch
     free(text);
 }
 
+char *tapi_ids_of(const json_t *items)
+{
+    struct cf_buf b = { 0 };
+    json_t *v;
+    size_t i;
+
+    json_array_foreach(items, i, v)
+    {
+        cf_buf_append_str(&b, tapi_str(v, "id"));
+        cf_buf_append_char(&b, ',');
+    }
+    char *s = strdup(b.data != NULL ? b.data : "");
+    cf_buf_free(&b);
+    return s;
+}
+
 json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out)
 {
     json_t *all = json_array();

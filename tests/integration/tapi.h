@@ -201,6 +201,9 @@ long tapi_svc_revision(const struct tapi *f, const char *sid);
 void tapi_bundle_etag(const struct tapi *f, const char *sid, bool full, const char *perms,
                       char out[64]);
 
+/* The string ids of a list's items, in order, each followed by a comma (free() it). */
+char *tapi_ids_of(const json_t *items);
+
 /* Percent-encodes in (everything but RFC 3986's unreserved characters) onto out. */
 void tapi_url_encode(const char *in, struct cf_buf *out);
 

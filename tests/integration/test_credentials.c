@@ -314,23 +314,6 @@ static void test_list_sorts_by_name_case_insensitively_then_id(void **state)
     t_resp_free(&r);
 }
 
-/* The ids of a list, in order, joined with commas. */
-static char *ids_of(const json_t *items)
-{
-    struct cf_buf b = { 0 };
-    json_t *v;
-    size_t i;
-
-    json_array_foreach(items, i, v)
-    {
-        cf_buf_append_str(&b, tapi_str(v, "id"));
-        cf_buf_append_char(&b, ',');
-    }
-    char *s = strdup(b.data != NULL ? b.data : "");
-    cf_buf_free(&b);
-    return s;
-}
-
 static void test_list_pages_return_every_item_exactly_once_in_order(void **state)
 {
     struct tapi *f = *state;
@@ -347,10 +330,10 @@ static void test_list_pages_return_every_item_exactly_once_in_order(void **state
     json_t *b = tapi_ok(&r);
     json_t *all = json_object_get(b, "credentials");
     assert_true(json_array_size(all) >= 7);
-    char *want = ids_of(all);
+    char *want = tapi_ids_of(all);
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         json_t *paged = tapi_list_all(f, "/v1/credentials", "credentials", limits[i]);
-        char *got = ids_of(paged);
+        char *got = tapi_ids_of(paged);
         assert_string_equal(got, want); /* every item once, in the unpaged order */
         json_t *m = mine(paged, prefix);
         assert_int_equal(json_array_size(m), 7);

@@ -573,22 +573,6 @@ static void test_get_of_an_unknown_service_is_404(void **state)
 
 /* --- list ---------------------------------------------------------------------------------- */
 
-static char *ids_of(const json_t *items)
-{
-    struct cf_buf b = { 0 };
-    json_t *v;
-    size_t i;
-
-    json_array_foreach(items, i, v)
-    {
-        cf_buf_append_str(&b, tapi_str(v, "id"));
-        cf_buf_append_char(&b, ',');
-    }
-    char *s = strdup(b.data != NULL ? b.data : "");
-    cf_buf_free(&b);
-    return s;
-}
-
 static void test_list_sorts_by_id_case_insensitively_and_pages_through_everything(void **state)
 {
     struct tapi *f = *state;
@@ -635,10 +619,10 @@ static void test_list_sorts_by_id_case_insensitively_and_pages_through_everythin
         k++;
     }
     assert_int_equal(k, 5);
-    char *want = ids_of(all);
+    char *want = tapi_ids_of(all);
     for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
         json_t *paged = tapi_list_all(f, "/v1/services", "services", limits[l]);
-        char *got = ids_of(paged);
+        char *got = tapi_ids_of(paged);
         assert_string_equal(got, want);
         free(got);
         json_decref(paged);
