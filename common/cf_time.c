@@ -85,6 +85,29 @@ void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN])
         memcpy(out, "9999-12-31T23:59:59.999999+00:00", CF_TIME_STR_LEN);
 }
 
+void cf_http_date(int64_t secs, char out[CF_HTTP_DATE_LEN])
+{
+    static const char wdays[7][4] = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    int64_t wd = days % 7; /* day 0, 1970-01-01, was a Thursday */
+    if (wd < 0)
+        wd += 7;
+    int r = cf_fmt(out, CF_HTTP_DATE_LEN, "%s, %02u %s %04lld %02d:%02d:%02d GMT", wdays[wd], d,
+                   months[m - 1], (long long)y, (int)(sod / 3600), (int)(sod / 60 % 60),
+                   (int)(sod % 60));
+    if (r != 0) /* only years past 9999 can get here */
+        memcpy(out, "Fri, 31 Dec 9999 23:59:59 GMT", CF_HTTP_DATE_LEN);
+}
+
 /* Reads exactly n digits at *p into *v, advancing *p. */
 static int read_digits(const char **p, int n, int *v)
 {

@@ -31,6 +31,13 @@ void cf_deadline_ms(int ms, struct timespec *ts);
 /* Formats us as API.md's timestamp (UTC, always six fraction digits). */
 void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN]);
 
+/* "Sun, 06 Nov 1994 08:49:37 GMT" and its NUL */
+#define CF_HTTP_DATE_LEN 30
+
+/* Formats secs (since the epoch) as an HTTP date (RFC 9110's IMF-fixdate), independent of the
+ * locale and safe in any thread, unlike gmtime(). */
+void cf_http_date(int64_t secs, char out[CF_HTTP_DATE_LEN]);
+
 /* Parses an RFC 3339 date-time ("2025-02-14T15:27:41Z", "...41.5+01:00", lowercase t/z too)
  * into microseconds since the epoch; fractions past six digits are truncated. CF_EINVAL when
  * malformed or out of range (years 1970-9999). */

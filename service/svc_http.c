@@ -10,6 +10,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
+#include "cf_time.h"
 #include "svc.h"
 
 /* Sends the status line, the common headers and the body. extra_name/value add one header. */
@@ -18,12 +19,15 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
                          const char *extra_value)
 {
     struct mg_connection *conn = req->conn;
-    char clen[24];
+    char clen[24], date[CF_HTTP_DATE_LEN];
 
     req->status = status;
     if (cf_fmt(clen, sizeof(clen), "%zu", len) != 0)
         return status;
+    /* Our own Date header: civetweb's would come from gmtime(), which races between workers. */
+    cf_http_date(cf_now_us() / 1000000, date);
     mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Date", date, -1);
     if (content_type != NULL)
         mg_response_header_add(conn, "Content-Type", content_type, -1);
     if (status != 304) /* a 304 describes the representation it stands for: no length */

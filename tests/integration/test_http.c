@@ -80,6 +80,21 @@ static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
     assert_true(t_resp_header(r, "Content-Type", v, sizeof(v)));
     assert_string_equal(v, "application/json");
     assert_int_equal(t_resp_header(r, "Cache-Control", v, sizeof(v)), v1);
+    /* exactly one Date, an IMF-fixdate (cf_http_date's unit test checks the values) */
+    static const char shape[] = "Aaa, dd Aaa dddd dd:dd:dd GMT";
+    assert_true(t_resp_header(r, "Date", v, sizeof(v)));
+    assert_int_equal(strlen(v), sizeof(shape) - 1);
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        bool ok = shape[i] == 'd'   ? (v[i] >= '0' && v[i] <= '9')
+                  : shape[i] == 'A' ? (v[i] >= 'A' && v[i] <= 'Z')
+                  : shape[i] == 'a' ? (v[i] >= 'a' && v[i] <= 'z')
+                                    : v[i] == shape[i];
+        if (!ok)
+            fail_msg("Date: %s is not an HTTP date", v);
+    }
+    const char *first = strstr(r->headers.data, "\r\nDate:");
+    assert_non_null(first);
+    assert_null(strstr(first + 2, "\r\nDate:"));
 }
 
 /* Checks an error body: its code, and that request_id equals the header. */

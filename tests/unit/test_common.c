@@ -328,6 +328,28 @@ static void test_timestamps_always_have_six_fraction_digits(void **state)
     assert_int_equal(cf_time_parse_rfc3339("2024-02-29t00:00:00.5z", &us), 0);
 }
 
+static void test_http_dates_match_the_c_library(void **state)
+{
+    (void)state;
+    char got[CF_HTTP_DATE_LEN], want[64];
+
+    cf_http_date(784111777, got); /* RFC 9110's example */
+    assert_string_equal(got, "Sun, 06 Nov 1994 08:49:37 GMT");
+    cf_http_date(0, got);
+    assert_string_equal(got, "Thu, 01 Jan 1970 00:00:00 GMT");
+    cf_http_date(951782400, got); /* a leap day */
+    assert_string_equal(got, "Tue, 29 Feb 2000 00:00:00 GMT");
+    /* every day from 1970 to 2100 at a varying time of day, against gmtime_r in the C locale */
+    for (int64_t t = 0; t < 4102444800LL; t += 86400 + 3607) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        assert_non_null(gmtime_r(&tt, &tm));
+        assert_true(strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0);
+        cf_http_date(t, got);
+        assert_string_equal(got, want);
+    }
+}
+
 static void test_rfc3339_parsing_rejects_malformed_dates(void **state)
 {
     (void)state;
@@ -505,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_fmt_reports_truncation),
         cmocka_unit_test(test_utf8_validation_and_sanitising),
         cmocka_unit_test(test_timestamps_always_have_six_fraction_digits),
+        cmocka_unit_test(test_http_dates_match_the_c_library),
         cmocka_unit_test(test_rfc3339_parsing_rejects_malformed_dates),
         cmocka_unit_test(test_durations_parse_units_and_refuse_junk),
         cmocka_unit_test(test_config_defaults_env_and_flags_in_that_order),
