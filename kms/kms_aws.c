@@ -624,8 +624,8 @@ static int get_arn(const json_t *obj, const char *key, char *out, size_t cap)
         return r;
     if (out == NULL || cap == 0)
         return 0; /* the caller does not want it */
-    /* CF_ETOOBIG if it does not fit */
-    return cf_fmt(out, cap, "%s", s);
+    /* an ARN longer than any KMS gives is a bad answer, not the caller's fault */
+    return cf_fmt(out, cap, "%s", s) == 0 ? 0 : CF_EBADRESPONSE;
 }
 
 /* Base64 of bytes (a plaintext or a blob) as a JSON string; the text is cleansed. */

@@ -6,7 +6,9 @@
  * version, the credential id and the revision; the plaintext data key is cleansed at once.
  * Stored: format version, KMS key id, data-key blob, nonce, ciphertext + tag.
  * Open: the data key from the cache or Decrypt(blob, same context), then AES-GCM open; a row
- * moved to another credential or revision, or altered in any byte, fails with CF_EINTEGRITY.
+ * moved to another credential or revision, or with any byte of its version, blob, nonce or
+ * ciphertext altered, fails with CF_EINTEGRITY. The stored KMS key id is a record of which key
+ * wrapped the data key (the blob names its key itself); open does not read it.
  */
 #ifndef KMS_ENVELOPE_H
 #define KMS_ENVELOPE_H

@@ -893,7 +893,7 @@ static void test_malformed_answers_are_bad_responses(void **state)
 
     (void)state;
     struct tfake *f = fake_kms();
-    /* a 16-byte data key, then a blob that is not base64, then no KeyId */
+    /* a 16-byte data key, then a blob that is not base64, then no KeyId, then a long KeyId */
     tfake_answer(f, "POST", "/", 200, NULL,
                  "{\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAA==\",\"CiphertextBlob\":\"AAAA\","
                  "\"KeyId\":\"" FAKE_ARN "\"}");
@@ -901,6 +901,16 @@ static void test_malformed_answers_are_bad_responses(void **state)
                  "{\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
                  "\"CiphertextBlob\":\"*not base64*\",\"KeyId\":\"" FAKE_ARN "\"}");
     tfake_answer(f, "POST", "/", 200, NULL, "{\"Plaintext\":\"aGVsbG8=\"}");
+    /* a good data key and blob, but a KeyId longer than the caller's buffer */
+    struct cf_buf body = { 0 };
+    assert_int_equal(
+        cf_buf_printf(&body,
+                      "{\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                      "\"CiphertextBlob\":\"AAAA\",\"KeyId\":\"%0*d\"}",
+                      ARN_CAP, 0),
+        0);
+    tfake_answer(f, "POST", "/", 200, NULL, body.data);
+    cf_buf_free(&body);
     struct kms_client *k = client_new();
     assert_int_equal(kms_generate_data_key(k, "alias/x", &ctx, &plain, &blob, arn, ARN_CAP),
                      CF_EBADRESPONSE);
@@ -911,7 +921,11 @@ static void test_malformed_answers_are_bad_responses(void **state)
     assert_int_equal(kms_decrypt(k, (const uint8_t *)"blob", 4, &ctx, &plain, arn, ARN_CAP),
                      CF_EBADRESPONSE);
     assert_null(plain.data);
-    assert_int_equal(tfake_count(f, "POST", "/"), 3);
+    assert_int_equal(kms_generate_data_key(k, "alias/x", &ctx, &plain, &blob, arn, ARN_CAP),
+                     CF_EBADRESPONSE);
+    assert_null(plain.data);
+    assert_null(blob.data);
+    assert_int_equal(tfake_count(f, "POST", "/"), 4);
     kms_client_free(k);
     tfake_stop(f);
 }
