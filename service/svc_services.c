@@ -263,57 +263,6 @@ out:
     return svc_finish(req, &res);
 }
 
-/* The body of a service PUT after validation. */
-struct service_input {
-    json_t *credentials; /* ids without repeats, or NULL when not given */
-    bool has_enabled;
-    bool enabled;
-};
-
-/* Validates the members of a service PUT body (API.md 4.2), in the order it gives. */
-static int parse_service_body(struct svc_req *req, json_t *body, struct svc_result *res,
-                              struct service_input *in)
-{
-    json_t *id = json_object_get(body, "id"), *creds = json_object_get(body, "credentials");
-    json_t *blind = json_object_get(body, "blind_credentials");
-    json_t *enabled = json_object_get(body, "enabled"), *account = json_object_get(body, "account");
-    size_t i;
-    json_t *v;
-
-    *in = (struct service_input){ 0 };
-    if (id != NULL && (!json_is_string(id) || strcmp(json_string_value(id), path_id(req)) != 0))
-        return svc_fail(res, SVC_ID_MISMATCH, NULL);
-    if (creds != NULL && !json_is_array(creds))
-        return svc_fail(res, SVC_INVALID_REQUEST, "credentials must be an array of ids");
-    if (blind != NULL && !json_is_null(blind) && !json_is_array(blind))
-        return svc_fail(res, SVC_INVALID_REQUEST, "blind_credentials must be an array");
-    if (json_array_size(blind) > 0)
-        return svc_fail(res, SVC_BLIND_CREDENTIALS_UNSUPPORTED, NULL);
-    if (enabled != NULL && !json_is_boolean(enabled))
-        return svc_fail(res, SVC_INVALID_REQUEST, "enabled must be a boolean");
-    if (account != NULL && !json_is_null(account))
-        return svc_fail(res, SVC_INVALID_ACCOUNT, NULL);
-    in->has_enabled = enabled != NULL;
-    in->enabled = json_is_true(enabled);
-    if (creds == NULL)
-        return 0;
-    in->credentials = json_array();
-    json_array_foreach(creds, i, v)
-    {
-        if (!json_is_string(v)) {
-            json_decref(in->credentials);
-            in->credentials = NULL;
-            return svc_fail(res, SVC_INVALID_REQUEST, "credentials must be an array of ids");
-        }
-        bool seen = false;
-        for (size_t k = 0; k < json_array_size(in->credentials) && !seen; k++)
-            seen = json_equal(json_array_get(in->credentials, k), v);
-        if (!seen)
-            json_array_append(in->credentials, v);
-    }
-    return 0;
-}
-
 /* Checks a mapping: every id exists (unknown_credential), at most 100, no key conflicts. */
 static int check_mapping(struct db_conn *c, struct svc_result *res, json_t *ids)
 {
@@ -377,7 +326,7 @@ static int write_service(struct svc_req *req, struct svc_result *res, struct db_
 
 /* The checks and the write of a PUT, inside the transaction. */
 static void put_in_tx(struct svc_req *req, struct svc_result *res, struct db_conn *c,
-                      const struct service_input *in, int64_t expected)
+                      const struct svc_service_input *in, int64_t expected)
 {
     json_t *cur = NULL, *ids = NULL;
     int r = db_service_get(c, path_id(req), true, &cur);
@@ -410,7 +359,7 @@ out:
 int svc_h_service_put(struct svc_req *req)
 {
     struct svc_result res = { 0 };
-    struct service_input in = { 0 };
+    struct svc_service_input in = { 0 };
     struct db_conn *c = NULL;
     json_t *body = NULL;
     int64_t expected;
@@ -426,7 +375,7 @@ int svc_h_service_put(struct svc_req *req)
         goto out;
     if (body == NULL)
         body = json_object();
-    if (parse_service_body(req, body, &res, &in) != 0 ||
+    if (svc_service_input_parse(body, path_id(req), &res, &in) != 0 ||
         svc_expected_revision(req, body, &res, &expected) != 0 || svc_tx_begin(req, &res, &c) != 0)
         goto out;
     put_in_tx(req, &res, c, &in, expected);

@@ -285,3 +285,49 @@ void svc_cred_input_free(struct svc_cred_input *in)
     json_decref(in->tags);
     *in = (struct svc_cred_input){ 0 };
 }
+
+int svc_service_input_parse(json_t *body, const char *path_id, struct svc_result *res,
+                            struct svc_service_input *in)
+{
+    json_t *id = json_object_get(body, "id"), *creds = json_object_get(body, "credentials");
+    json_t *blind = json_object_get(body, "blind_credentials");
+    json_t *enabled = json_object_get(body, "enabled"), *account = json_object_get(body, "account");
+    size_t i;
+    json_t *v;
+
+    *in = (struct svc_service_input){ 0 };
+    if (id != NULL && (!json_is_string(id) || strcmp(json_string_value(id), path_id) != 0))
+        return svc_fail(res, SVC_ID_MISMATCH, NULL);
+    if (creds != NULL && !json_is_array(creds))
+        return svc_fail(res, SVC_INVALID_REQUEST, "credentials must be an array of ids");
+    if (blind != NULL && !json_is_null(blind) && !json_is_array(blind))
+        return svc_fail(res, SVC_INVALID_REQUEST, "blind_credentials must be an array");
+    if (json_array_size(blind) > 0)
+        return svc_fail(res, SVC_BLIND_CREDENTIALS_UNSUPPORTED, NULL);
+    if (enabled != NULL && !json_is_boolean(enabled))
+        return svc_fail(res, SVC_INVALID_REQUEST, "enabled must be a boolean");
+    if (account != NULL && !json_is_null(account))
+        return svc_fail(res, SVC_INVALID_ACCOUNT, NULL);
+    in->has_enabled = enabled != NULL;
+    in->enabled = json_is_true(enabled);
+    if (creds == NULL)
+        return 0;
+    /* repeats are dropped through a set, so a body of many ids costs linear time */
+    json_t *seen = json_object();
+    in->credentials = json_array();
+    json_array_foreach(creds, i, v)
+    {
+        if (!json_is_string(v)) {
+            json_decref(seen);
+            json_decref(in->credentials);
+            in->credentials = NULL;
+            return svc_fail(res, SVC_INVALID_REQUEST, "credentials must be an array of ids");
+        }
+        if (json_object_get(seen, json_string_value(v)) == NULL) {
+            json_object_set_new(seen, json_string_value(v), json_true());
+            json_array_append(in->credentials, v);
+        }
+    }
+    json_decref(seen);
+    return 0;
+}

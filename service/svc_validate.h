@@ -43,6 +43,19 @@ CF_MUST_CHECK int svc_cred_input_parse(json_t *body, bool create, struct svc_res
 
 void svc_cred_input_free(struct svc_cred_input *in);
 
+/* The body of a service PUT after validation. */
+struct svc_service_input {
+    json_t *credentials; /* ids without repeats, in their first order; NULL when not given */
+    bool has_enabled;
+    bool enabled;
+};
+
+/* Validates the members of a service PUT body (API.md 4.2) for the service path_id, in the
+ * order API.md gives; whether the ids exist is for the caller to check. On success the caller
+ * json_decref()s in->credentials. */
+CF_MUST_CHECK int svc_service_input_parse(json_t *body, const char *path_id, struct svc_result *res,
+                                          struct svc_service_input *in);
+
 /* The canonical plaintext of pairs (compact JSON, keys sorted): what is sealed. */
 CF_MUST_CHECK int svc_pairs_serialise(const json_t *pairs, struct cf_buf *out);
 
