@@ -10,7 +10,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 BUILD_PACKAGES="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libpq-dev
   libjansson-dev libcivetweb-dev"
 RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates"
-TEST_PACKAGES="libcmocka-dev clang-format clang-tidy"
+TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -33,14 +33,16 @@ ensure_packages() {
     die "apt-get install failed for: ${missing[*]}"
 }
 
-# build TYPE DIR: configures (once) and builds coffer.
+# build TYPE DIR [TARGET]: configures (once) and builds coffer, or only TARGET. The Fuzz type
+# is built with clang (libFuzzer).
 build() {
-  local type=$1 dir=$2
+  local type=$1 dir=$2 target=${3:-all} cc=()
+  [ "$type" = Fuzz ] && cc=(-DCMAKE_C_COMPILER=clang)
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S "$COFFER_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" >/dev/null ||
+    cmake -S "$COFFER_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "${cc[@]}" >/dev/null ||
       die "cmake configure failed ($type)"
   fi
-  cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 || {
+  cmake --build "$dir" -j"$(nproc)" --target "$target" >"$dir.build.log" 2>&1 || {
     tail -40 "$dir.build.log" >&2
     die "build failed ($type); full log: $dir.build.log"
   }
