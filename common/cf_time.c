@@ -63,6 +63,17 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
+/* Seconds since the epoch into whole days and the second of the day (0-86399). */
+static void split_seconds(int64_t secs, int64_t *days, int64_t *sod)
+{
+    *days = secs / 86400;
+    *sod = secs % 86400;
+    if (*sod < 0) {
+        *sod += 86400;
+        *days -= 1;
+    }
+}
+
 void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN])
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
@@ -70,13 +81,9 @@ void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN])
         frac += 1000000;
         secs -= 1;
     }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days -= 1;
-    }
-    int64_t y;
+    int64_t days, sod, y;
     unsigned m, d;
+    split_seconds(secs, &days, &sod);
     civil_from_days(days, &y, &m, &d);
     int r =
         cf_fmt(out, CF_TIME_STR_LEN, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lld+00:00", (long long)y,
@@ -90,13 +97,9 @@ void cf_http_date(int64_t secs, char out[CF_HTTP_DATE_LEN])
     static const char wdays[7][4] = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed" };
     static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days -= 1;
-    }
-    int64_t y;
+    int64_t days, sod, y;
     unsigned m, d;
+    split_seconds(secs, &days, &sod);
     civil_from_days(days, &y, &m, &d);
     int64_t wd = days % 7; /* day 0, 1970-01-01, was a Thursday */
     if (wd < 0)
