@@ -713,6 +713,24 @@ json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t 
     return all;
 }
 
+void tapi_check_paging_refusals(const struct tapi *f, const char *path)
+{
+    static const char *const limits[] = { "0", "1001", "-1", "abc", "1.5", "10x" };
+    static const char *const pages[] = { "not-a-page", "%ff%fe", "AAAAAAAAAAAAAAAA" };
+    struct t_resp r;
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        tapi_send(f, f->admin, "GET", NULL, &r, "%s?limit=%s", path, limits[i]);
+        tapi_check_error(&r, 400, "invalid_parameter");
+        t_resp_free(&r);
+    }
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        tapi_send(f, f->admin, "GET", NULL, &r, "%s?limit=2&page=%s", path, pages[i]);
+        tapi_check_error(&r, 400, "invalid_page");
+        t_resp_free(&r);
+    }
+}
+
 json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit)
 {
     const struct tapi_pager pg = {

@@ -225,6 +225,10 @@ struct tapi_pager {
  * read (may be NULL). */
 json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out);
 
+/* Asserts that the list at path refuses bad limits (400 invalid_parameter) and bad page
+ * tokens (400 invalid_page), as the admin. */
+void tapi_check_paging_refusals(const struct tapi *f, const char *path);
+
 /* tapi_page_all() as the admin, following next_page; member is "credentials" or "services". */
 json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit);
 

@@ -634,21 +634,7 @@ static void test_list_sorts_by_id_case_insensitively_and_pages_through_everythin
 
 static void test_list_refuses_a_bad_page_or_limit(void **state)
 {
-    struct tapi *f = *state;
-    struct t_resp r;
-    static const char *const limits[] = { "0", "1001", "-1", "abc", "1.5" };
-    static const char *const pages[] = { "not-a-page", "%ff%fe", "AAAAAAAAAAAAAAAA" };
-
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-        tapi_send(f, f->admin, "GET", NULL, &r, "/v1/services?limit=%s", limits[i]);
-        tapi_check_error(&r, 400, "invalid_parameter");
-        t_resp_free(&r);
-    }
-    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-        tapi_send(f, f->admin, "GET", NULL, &r, "/v1/services?limit=2&page=%s", pages[i]);
-        tapi_check_error(&r, 400, "invalid_page");
-        t_resp_free(&r);
-    }
+    tapi_check_paging_refusals(*state, "/v1/services");
 }
 
 /* --- revisions, revert, diff --------------------------------------------------------------- */
