@@ -193,9 +193,7 @@ static bool key_allowed(struct auth *a, const struct auth_keyset *ks, const char
  * members are ignored. */
 static int parse_payload(const struct cf_secret *plain, struct auth_token_info *info)
 {
-    json_error_t jerr;
-    json_t *v = json_loadb((const char *)plain->data, plain->len, JSON_REJECT_DUPLICATES, &jerr);
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    json_t *v = cf_json_parse(plain->data, plain->len, JSON_REJECT_DUPLICATES, NULL);
     const char *nb = cf_json_str(v, "not_before"), *na = cf_json_str(v, "not_after");
     int r = CF_EINVAL;
 

@@ -9,6 +9,7 @@
 
 #include "cf_log.h"
 #include "cf_mem.h"
+#include "cf_secret.h"
 #include "cf_str.h"
 
 #ifndef COFFER_DEFAULT_MIGRATIONS_DIR
@@ -58,8 +59,10 @@ static const struct setting settings[] = {
       "interfaces)" },
     { "COFFER_THREADS", "--threads", INT(threads), "16", 1, 1024, NULL,
       "HTTP worker threads (each serves one connection at a time)" },
-    { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, 16777216, NULL,
-      "largest request body accepted; larger gets 413" },
+    { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, CF_SECRET_MAX,
+      NULL,
+      "largest request body accepted, at most 1 MiB (bodies are held as secrets); larger gets "
+      "413" },
     { "COFFER_REQUEST_TIMEOUT_MS", "--request-timeout-ms", INT(request_timeout_ms), "30000", 100,
       600000, NULL, "time allowed to receive a request and send its answer" },
     { "COFFER_KEEP_ALIVE_TIMEOUT_MS", "--keep-alive-timeout-ms", INT(keep_alive_timeout_ms), "2000",

@@ -68,6 +68,52 @@ int cf_json_dump_buf(const json_t *v, size_t flags, struct cf_buf *b)
     return 0;
 }
 
+bool cf_json_depth_ok(const void *buf, size_t len, size_t max_depth)
+{
+    const unsigned char *p = buf;
+    size_t depth = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++; /* the escaped byte cannot end the string */
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+json_t *cf_json_parse(const void *buf, size_t len, size_t flags, enum cf_json_error *why_out)
+{
+    enum cf_json_error why = CF_JSON_OK;
+    json_error_t jerr;
+    json_t *v = NULL;
+
+    if (buf == NULL) {
+        why = CF_JSON_INVALID;
+    } else if (!cf_json_depth_ok(buf, len, CF_JSON_MAX_DEPTH)) {
+        why = CF_JSON_TOO_DEEP;
+    } else if ((v = json_loadb(buf, len, flags, &jerr)) == NULL) {
+        why = json_error_code(&jerr) == json_error_null_byte_in_key ? CF_JSON_NUL_IN_KEY
+                                                                    : CF_JSON_INVALID;
+        OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    }
+    if (why_out != NULL)
+        *why_out = why;
+    return v;
+}
+
 const char *cf_json_str(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);

@@ -39,12 +39,12 @@ void db_sealed_free(struct db_sealed *s)
 /* Reads row 0: column 0 is the JSON row, columns 1..5 the sealed payload (if wanted). */
 static int read_row(const PGresult *res, json_t **row_out, struct db_sealed *sealed_out)
 {
-    json_error_t jerr;
     int64_t version;
 
     if (PQntuples(res) != 1)
         return CF_ENOTFOUND;
-    *row_out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    const char *text = PQgetvalue(res, 0, 0);
+    *row_out = cf_json_parse(text, strlen(text), 0, NULL);
     if (*row_out == NULL)
         return CF_EDB;
     if (sealed_out == NULL)
@@ -367,9 +367,9 @@ void db_sealed_array_free(struct db_sealed *arr, size_t n)
 /* Reads row i of a bundle result into rows and sealed[i]. */
 static int read_bundle_row(const PGresult *res, int i, json_t *rows, struct db_sealed *s)
 {
-    json_error_t jerr;
     int64_t version;
-    json_t *row = json_loads(PQgetvalue(res, i, 0), 0, &jerr);
+    const char *text = PQgetvalue(res, i, 0);
+    json_t *row = cf_json_parse(text, strlen(text), 0, NULL);
     const char *key_id = db_get(res, i, 2);
 
     if (row == NULL)

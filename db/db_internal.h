@@ -39,8 +39,13 @@ struct db_conn {
 CF_MUST_CHECK int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
                           const int *lengths, const int *formats, PGresult **res_out);
 
-/* Runs a constant, parameterless command (BEGIN, COMMIT, LISTEN) with the simple protocol. */
+/* Runs a constant, parameterless command (BEGIN, COMMIT, LISTEN) with the simple protocol. A
+ * failure is logged with the command itself: keep it short. */
 CF_MUST_CHECK int db_exec_const(struct db_conn *c, const char *sql);
+
+/* Runs a trusted script of several statements (a migration file) with the simple protocol. A
+ * failure is logged with label, never with the script's text. */
+CF_MUST_CHECK int db_exec_script(struct db_conn *c, const char *label, const char *sql);
 
 /* Maps a failed result (or NULL) to a cf_err by SQLSTATE: 23505, 40001, 40P01 -> CF_ECONFLICT;
  * class 08, 57P (shutdown) or a broken connection -> CF_EUNAVAIL (and marks the connection

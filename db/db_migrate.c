@@ -22,6 +22,7 @@
 
 #define MIGRATION_MAX_BYTES (16u << 20)
 #define MIGRATE_LOCK_KEY    "7166504716342845440" /* advisory lock id: "coffer" in ASCII, shifted */
+#define APP_ROLE            "coffer_app" /* the group role the migrations grant privileges to */
 
 struct migration {
     int64_t version;
@@ -302,24 +303,91 @@ static int unlock(struct db_conn *c)
     return r;
 }
 
+/* Reads a boolean query's single value into *out. */
+static int query_bool(struct db_conn *c, const struct db_stmt *q, bool *out)
+{
+    PGresult *res = NULL;
+    int r = db_exec(c, q, NULL, NULL, NULL, &res);
+
+    if (r == 0)
+        *out = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return r;
+}
+
+static int app_role_exists(struct db_conn *c, bool *out)
+{
+    static const struct db_stmt q = {
+        "migrate_app_role_exists",
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" APP_ROLE "')", 0
+    };
+    return query_bool(c, &q, out);
+}
+
+/* The migrations grant their privileges to the group role coffer_app, which is cluster-wide
+ * and so not theirs to create. On a bare cluster the runner creates it (NOLOGIN) when its
+ * connection may create roles; otherwise it says in one line what to run, and applies
+ * nothing. */
+static int ensure_app_role(struct db_conn *c, FILE *out)
+{
+    static const struct db_stmt may_create = {
+        "migrate_may_create_roles",
+        "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user", 0
+    };
+    bool exists = false, allowed = false;
+    int r;
+
+    if ((r = app_role_exists(c, &exists)) != 0 || exists)
+        return r;
+    if ((r = query_bool(c, &may_create, &allowed)) != 0)
+        return r;
+    if (!allowed) {
+        (void)fprintf(out, "the group role " APP_ROLE " does not exist and this connection "
+                           "may not create roles: run `CREATE ROLE " APP_ROLE
+                           " NOLOGIN;` as a superuser, then `cofferd migrate` again\n");
+        return CF_EDENIED;
+    }
+    if ((r = db_exec_const(c, "CREATE ROLE " APP_ROLE " NOLOGIN")) != 0) {
+        /* another runner, on another database of the cluster, may have just made it */
+        bool now = false;
+        if (app_role_exists(c, &now) == 0 && now)
+            return 0;
+        return r;
+    }
+    (void)fprintf(out, "created the group role " APP_ROLE " (NOLOGIN): make cofferd's login role "
+                       "a member of it (GRANT " APP_ROLE " TO <role>)\n");
+    return 0;
+}
+
+static bool any_pending(const PGresult *applied, const struct migration_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (!is_applied(applied, set->items[i].version))
+            return true;
+    }
+    return false;
+}
+
 static int apply_one(struct db_conn *c, const struct migration *m)
 {
     static const struct db_stmt rec = { "migrate_record",
                                         "INSERT INTO schema_migrations (version, name, checksum) "
                                         "VALUES ($1::bigint, $2, $3)",
                                         3 };
-    char version[24];
+    char version[24], label[160];
     PGresult *res = NULL;
     int r;
 
-    if ((r = cf_fmt(version, sizeof(version), "%lld", (long long)m->version)) != 0)
+    if ((r = cf_fmt(version, sizeof(version), "%lld", (long long)m->version)) != 0 ||
+        (r = cf_fmt(label, sizeof(label), "migration %04lld_%s", (long long)m->version, m->name)) !=
+            0)
         return r;
     const char *params[] = { version, m->name, m->checksum };
     if ((r = db_tx_begin(c)) != 0)
         return r;
     /* The file is trusted schema code, several statements long, so it goes through the simple
-     * query protocol; it is never built from data. */
-    if ((r = db_exec_const(c, m->sql)) != 0)
+     * query protocol; it is never built from data, and a failure logs its label, not its text. */
+    if ((r = db_exec_script(c, label, m->sql)) != 0)
         goto out;
     r = db_exec(c, &rec, params, NULL, NULL, &res);
 out:
@@ -387,6 +455,8 @@ int db_migrate_run(struct db_conn *conn, const char *dir, bool status_only, FILE
     }
     if (status_only) {
         print_status(applied, &set, out);
+    } else if (any_pending(applied, &set) && (r = ensure_app_role(conn, out)) != 0) {
+        goto out;
     } else {
         r = apply_pending(conn, applied, &set, out);
     }

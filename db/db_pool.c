@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "cf_codec.h"
+#include "cf_json.h"
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
@@ -343,15 +344,20 @@ int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *para
     return 0;
 }
 
-int db_exec_const(struct db_conn *c, const char *sql)
+int db_exec_script(struct db_conn *c, const char *label, const char *sql)
 {
-    /* constant SQL only (BEGIN, COMMIT, LISTEN ...): never data */
+    /* constant or trusted SQL only (BEGIN, COMMIT, a migration file): never data */
     PGresult *res = PQexec(c->pg, sql);
     int r = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-        r = db_result_err(c, res, sql);
+        r = db_result_err(c, res, label);
     PQclear(res);
     return r;
+}
+
+int db_exec_const(struct db_conn *c, const char *sql)
+{
+    return db_exec_script(c, sql, sql);
 }
 
 int db_tx_begin(struct db_conn *conn)
@@ -398,7 +404,6 @@ int db_exec_json(struct db_conn *c, const struct db_stmt *st, const char *const 
                  const int *lengths, const int *formats, json_t **out)
 {
     PGresult *res = NULL;
-    json_error_t jerr;
     int r;
 
     *out = NULL;
@@ -408,7 +413,7 @@ int db_exec_json(struct db_conn *c, const struct db_stmt *st, const char *const 
         r = CF_ENOTFOUND;
     } else {
         size_t len = (size_t)PQgetlength(res, 0, 0); /* >= 0 for a present value */
-        *out = json_loadb(PQgetvalue(res, 0, 0), len, 0, &jerr);
+        *out = cf_json_parse(PQgetvalue(res, 0, 0), len, 0, NULL);
         r = *out != NULL ? 0 : CF_EDB;
     }
     PQclear(res);
@@ -418,7 +423,6 @@ int db_exec_json(struct db_conn *c, const struct db_stmt *st, const char *const 
 int db_exec_json_once(struct db_conn *c, const char *sql, int nparams, const char *const *params,
                       json_t **out)
 {
-    json_error_t jerr;
     int r = 0;
 
     *out = NULL;
@@ -428,7 +432,7 @@ int db_exec_json_once(struct db_conn *c, const char *sql, int nparams, const cha
     } else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
         r = CF_ENOTFOUND;
     } else {
-        *out = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
+        *out = cf_json_parse(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, NULL);
         r = *out != NULL ? 0 : CF_EDB;
     }
     PQclear(res);

@@ -19,7 +19,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "cf_codec.h"
 #include "cf_crypto.h"
@@ -365,9 +364,7 @@ static int curl_error(const char *op, CURLcode cc, bool *retry)
  * if it looks like a type name (it is logged). "" when absent. */
 static void error_type(const struct cf_buf *resp, char *type, size_t cap)
 {
-    json_error_t jerr; /* its text may quote the input: never logged */
-    json_t *root = resp->data != NULL ? json_loadb(resp->data, resp->len, 0, &jerr) : NULL;
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    json_t *root = cf_json_parse(resp->data, resp->len, 0, NULL);
     const char *t = cf_json_str(root, "__type");
 
     type[0] = '\0';
@@ -507,7 +504,6 @@ static int aws_call(struct kms_aws *a, const char *op, const json_t *req, json_t
 {
     struct cf_buf body = { 0 }, resp = { 0 }; /* may carry plaintext: cleansed on free */
     struct kms_creds creds = { 0 };
-    json_error_t jerr; /* its text may quote the input: never logged */
     int r;
 
     *resp_out = NULL;
@@ -519,9 +515,7 @@ static int aws_call(struct kms_aws *a, const char *op, const json_t *req, json_t
         goto out;
     if ((r = aws_send(a, op, &body, &creds, &resp)) != 0)
         goto out;
-    *resp_out =
-        json_loadb(resp.data != NULL ? resp.data : "", resp.len, JSON_REJECT_DUPLICATES, &jerr);
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    *resp_out = cf_json_parse(resp.data, resp.len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(*resp_out)) {
         cf_log(CF_LOG_WARN, "KMS answer is not a JSON object", "{s:s}", "op", op);
         r = CF_EBADRESPONSE;

@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "cf_json.h"
 #include "cf_log.h"
@@ -280,14 +279,12 @@ static int parse_expiration(const json_t *root, int64_t *expires_out)
 int kms_creds_parse_json(const struct cf_buf *body, const char *source, struct kms_creds *out)
 {
     json_t *root = NULL; /* holds the secret key: freed through the zeroing allocator */
-    json_error_t jerr;   /* its text may quote the input: never logged */
     int r = CF_EBADRESPONSE;
 
     *out = (struct kms_creds){ 0 };
     if (body->data == NULL)
         goto out;
-    root = json_loadb(body->data, body->len, JSON_REJECT_DUPLICATES, &jerr);
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    root = cf_json_parse(body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(root))
         goto out;
     const char *code = cf_json_str(root, "Code");

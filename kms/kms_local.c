@@ -234,7 +234,6 @@ static int parse_key_file(const json_t *root, struct kms_local *kl)
 int kms_local_open(const char *path, struct kms_local **out, char *err, size_t errcap)
 {
     struct cf_secret text = { 0 };
-    json_error_t jerr;
     json_t *root = NULL;
     int r;
 
@@ -244,9 +243,7 @@ int kms_local_open(const char *path, struct kms_local **out, char *err, size_t e
     if ((r = read_key_file(path, &text, err, errcap)) != 0)
         return r;
     struct kms_local *kl = cf_xcalloc(1, sizeof(*kl));
-    root = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
-    /* jerr.text may quote key material: never logged */
+    root = cf_json_parse(text.data, text.len, JSON_REJECT_DUPLICATES, NULL);
     if (root == NULL || parse_key_file(root, kl) != 0) {
         r = local_fail(err, errcap,
                        "the key file %s is malformed (expected version 1 with "

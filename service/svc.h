@@ -26,13 +26,14 @@
 #include "kms.h"
 #include "kms_cache.h"
 
-#define SVC_MAX_SEGMENTS   8
-#define SVC_REQUEST_ID_LEN 32
-#define SVC_URI_MAX        8192  /* request line: longer gets 414 */
-#define SVC_HEADERS_MAX    16384 /* all headers: more gets 431 */
-#define SVC_PATH_LOG_MAX   256
-#define SVC_EXTRA_HEADERS  4
-#define SVC_AUDIT_ID_MAX   256 /* bytes of a path segment an access-log row keeps */
+#define SVC_MAX_SEGMENTS      8
+#define SVC_REQUEST_ID_LEN    32
+#define SVC_URI_MAX           8192  /* request line: longer gets 414 */
+#define SVC_HEADERS_MAX       16384 /* all headers: more gets 431 */
+#define SVC_HEADERS_COUNT_MAX 48    /* header lines: more gets 431 */
+#define SVC_PATH_LOG_MAX      256
+#define SVC_EXTRA_HEADERS     4
+#define SVC_AUDIT_ID_MAX      256 /* bytes of a path segment an access-log row keeps */
 
 /* Read-only after start-up; handlers receive it through the request. */
 struct svc_ctx {
@@ -107,14 +108,23 @@ enum svc_code svc_code_from_err(int err);
 
 struct svc_route;
 
-/* One request, from begin_request to the access-log line. */
+/* One request, from begin_request to the access-log line.
+ *
+ * What civetweb parsed is copied in once (svc_req_init) and read only from here: civetweb
+ * calls http_error for a request it could not parse, and then its request fields are NULL,
+ * stale or half set. With parsed false, method is "", raw_path and query are NULL and no
+ * request header is read. */
 struct svc_req {
     struct mg_connection *conn;
-    const struct mg_request_info *ri;
     struct svc_ctx *ctx;
+    bool parsed;              /* civetweb parsed the request line and headers */
+    const char *method;       /* never NULL: "" when unknown */
+    const char *raw_path;     /* undecoded, without the query; NULL when unknown */
+    const char *query;        /* after '?', undecoded; NULL when absent */
+    long long content_length; /* -1 when not announced */
+    char remote_addr[48];     /* the peer's address, "" when unknown */
     char request_id[SVC_REQUEST_ID_LEN + 1];
     int64_t start_ms;
-    const char *raw_path;        /* undecoded, without the query */
     char *seg[SVC_MAX_SEGMENTS]; /* decoded path segments (owned) */
     size_t nseg;
     bool seg_ok[SVC_MAX_SEGMENTS]; /* decoded segment is usable as an id */
@@ -146,6 +156,11 @@ struct svc_route {
     const char *resource_type; /* access-log resource type, or NULL */
     int id_segment;            /* index of the segment naming the resource, or -1 */
 };
+
+/* Fills req for conn. parsed: civetweb parsed the request (begin_request); false in its
+ * http_error callback, where none of the request's fields may be trusted. */
+void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ctx *ctx,
+                  bool parsed);
 
 /* Matches req's path against the route table: 0 and req->route set; CF_ENOTFOUND (404); or
  * CF_EDENIED when the path exists but not for this method (allow gets "GET, PUT"). */
@@ -193,14 +208,16 @@ int svc_reply_err(struct svc_req *req, int err);
 /* Sends 405 method_not_allowed with an Allow header. */
 int svc_reply_method_not_allowed(struct svc_req *req, const char *allow);
 
-/* The value of a request header, or NULL. */
+/* The value of a request header, or NULL (always NULL for a request civetweb could not
+ * parse). */
 const char *svc_header(const struct svc_req *req, const char *name);
 
 /* Reads the request body into a secret buffer (it may hold credential values), capped at
- * COFFER_MAX_BODY_BYTES. An empty body gives an empty secret. A non-empty body must be
- * Content-Type: application/json (parameters allowed). Errors are answered by the caller:
- * CF_ETOOBIG -> 413 body_too_large, CF_EINVAL -> 415 unsupported_media_type, CF_EIO when the
- * client went away. */
+ * COFFER_MAX_BODY_BYTES (at most CF_SECRET_MAX). An empty body gives an empty secret. A
+ * non-empty body must be Content-Type: application/json (parameters allowed). Errors are
+ * answered by the caller: CF_ETOOBIG -> 413 body_too_large, CF_EINVAL -> 415
+ * unsupported_media_type, CF_EIO when the client sent less than its Content-Length, a
+ * malformed chunk, or went away. */
 CF_MUST_CHECK int svc_read_body(struct svc_req *req, struct cf_secret *body);
 
 /* True if a Content-Length larger than the body limit was announced (checked before routing,

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "cf_codec.h"
 #include "cf_json.h"
 #include "cf_log.h"
@@ -86,7 +84,7 @@ void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct a
         .actor_type =
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
-        .source_ip = req->ri->remote_addr,
+        .source_ip = req->remote_addr,
         .action = res->action != NULL ? res->action : svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = rid,
@@ -174,7 +172,7 @@ static char *query_decode(const char *s, size_t len)
 
 char *svc_query(const struct svc_req *req, const char *name)
 {
-    const char *q = req->ri->query_string;
+    const char *q = req->query;
     size_t nlen = strlen(name);
 
     while (q != NULL && *q != '\0') {
@@ -232,13 +230,12 @@ static bool page_decode(const char *tok, char **after_lower, char **after_id)
 {
     uint8_t raw[PAGE_TOKEN_MAX];
     size_t n = 0;
-    json_error_t jerr;
     bool ok = false;
 
     if (strlen(tok) >= PAGE_TOKEN_MAX ||
         cf_b64_decode(CF_B64_URL, tok, strlen(tok), raw, sizeof(raw), &n) != 0)
         return false;
-    json_t *v = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = cf_json_parse(raw, n, JSON_REJECT_DUPLICATES, NULL);
     if (json_is_array(v) && json_array_size(v) == 2 && json_is_string(json_array_get(v, 0)) &&
         json_is_string(json_array_get(v, 1))) {
         *after_lower = cf_xstrdup(json_string_value(json_array_get(v, 0)));
@@ -278,7 +275,7 @@ struct json_todo {
 static void todo_push(struct json_todo *t, json_t *v)
 {
     if (t->n == t->cap) {
-        /* at most one entry per value of a body of at most 16 MiB (max_body): cannot wrap */
+        /* at most one entry per value of a body of at most 1 MiB (max_body): cannot wrap */
         t->cap = t->cap == 0 ? 16 : t->cap * 2;
         t->v = cf_xrealloc(t->v, t->cap * sizeof(json_t *));
     }
@@ -327,7 +324,6 @@ static bool has_nul(json_t *root)
 int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
 {
     struct cf_secret body;
-    json_error_t jerr;
     int r;
 
     *out = NULL;
@@ -343,13 +339,18 @@ int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
         return 0;
     }
     /* JSON_ALLOW_NUL: a U+0000 is reported as invalid_request below, not invalid_json */
-    json_t *v = json_loadb((const char *)body.data, body.len,
-                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    bool nul_in_key = v == NULL && json_error_code(&jerr) == json_error_null_byte_in_key;
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the body */
+    enum cf_json_error why;
+    json_t *v = cf_json_parse(body.data, body.len,
+                              JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &why);
     cf_secret_free(&body);
-    if (nul_in_key)
+    if (why == CF_JSON_NUL_IN_KEY)
         return svc_fail(res, SVC_INVALID_REQUEST, "U+0000 is refused in member names");
+    if (why == CF_JSON_TOO_DEEP) {
+        return svc_fail(res, SVC_INVALID_JSON,
+                        "the request body nests arrays and objects deeper "
+                        "than %d levels",
+                        CF_JSON_MAX_DEPTH);
+    }
     if (v == NULL)
         return svc_fail(res, SVC_INVALID_JSON, NULL);
     if (!json_is_object(v) || has_nul(v)) {

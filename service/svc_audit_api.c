@@ -118,12 +118,11 @@ static int read_cursor(const char *tok, bool asc, const char *fhash, struct svc_
 {
     uint8_t raw[CURSOR_MAX];
     size_t n = 0;
-    json_error_t jerr;
     json_t *c = NULL;
 
     if (strlen(tok) < CURSOR_MAX &&
         cf_b64_decode(CF_B64_URL, tok, strlen(tok), raw, sizeof(raw), &n) == 0)
-        c = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &jerr);
+        c = cf_json_parse(raw, n, JSON_REJECT_DUPLICATES, NULL);
     const json_t *id = json_object_get(c, "id");
     const char *o = cf_json_str(c, "o"), *f = cf_json_str(c, "f");
     bool ok = json_is_integer(id) && json_integer_value(id) > 0 && o != NULL && f != NULL &&

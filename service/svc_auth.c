@@ -22,7 +22,7 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
         .actor_type =
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
-        .source_ip = req->ri->remote_addr,
+        .source_ip = req->remote_addr,
         .action = svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = svc_audit_resource_id(req, resource_id),

@@ -1,17 +1,43 @@
 /*
- * svc_http.c - HTTP plumbing: response headers and bodies, error bodies, request headers,
- * path decoding.
+ * svc_http.c - HTTP plumbing: what a request is (copied out of civetweb once), response
+ * headers and bodies, error bodies, request headers and bodies, path decoding.
  */
 #include <string.h>
 #include <strings.h>
 
 #include "cf_codec.h"
+#include "cf_crypto.h"
 #include "cf_json.h"
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_str.h"
 #include "cf_time.h"
 #include "svc.h"
+
+void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ctx *ctx, bool parsed)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+
+    *req = (struct svc_req){ .conn = conn, .ctx = ctx, .method = "", .content_length = -1 };
+    req->start_ms = cf_mono_ms();
+    req->status = 500;
+    if (cf_rand_hex(SVC_REQUEST_ID_LEN / 2, req->request_id, sizeof(req->request_id)) != 0)
+        memset(req->request_id, '0', SVC_REQUEST_ID_LEN);
+    if (ri == NULL)
+        return;
+    /* set when the connection was accepted, before any byte was read: valid in every callback */
+    size_t n = strnlen(ri->remote_addr, sizeof(ri->remote_addr));
+    if (n < sizeof(req->remote_addr))
+        memcpy(req->remote_addr, ri->remote_addr, n);
+    if (!parsed)
+        return;
+    req->parsed = true;
+    if (ri->request_method != NULL)
+        req->method = ri->request_method;
+    req->raw_path = ri->local_uri_raw;
+    req->query = ri->query_string;
+    req->content_length = ri->content_length;
+}
 
 /* Sends the status line, the common headers and the body. extra_name/value add one header. */
 static int send_response(struct svc_req *req, int status, const char *content_type,
@@ -45,8 +71,12 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
         mg_response_header_add(conn, extra_name, extra_value, -1);
     for (size_t i = 0; i < req->nhdr; i++)
         mg_response_header_add(conn, req->hdr_name[i], req->hdr_value[i], -1);
+    /* civetweb closes a connection whose request it could not parse; saying so here also
+     * keeps it from reading that request's half-parsed Connection header */
+    if (!req->parsed)
+        mg_response_header_add(conn, "Connection", "close", -1);
     mg_response_header_send(conn);
-    if (len > 0 && strcmp(req->ri->request_method, "HEAD") != 0)
+    if (len > 0 && strcmp(req->method, "HEAD") != 0)
         mg_write(conn, body, len);
     return status;
 }
@@ -129,12 +159,12 @@ int svc_reply_method_not_allowed(struct svc_req *req, const char *allow)
 
 const char *svc_header(const struct svc_req *req, const char *name)
 {
-    return mg_get_header(req->conn, name);
+    return req->parsed ? mg_get_header(req->conn, name) : NULL;
 }
 
 bool svc_body_too_large(const struct svc_req *req)
 {
-    return req->ri->content_length > req->ctx->cfg->max_body;
+    return req->content_length > req->ctx->cfg->max_body;
 }
 
 /* True for "application/json", any case, optionally followed by parameters. */
@@ -151,37 +181,88 @@ static bool is_json_type(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
+/* Grows buf (a secret: it may hold credential values) to at least want bytes, at most cap. */
+static int body_grow(struct cf_secret *buf, size_t used, size_t want, size_t cap)
+{
+    struct cf_secret bigger;
+    size_t n = buf->len > 0 ? buf->len : 16384;
+    int r;
+
+    while (n < want)
+        n = n > cap / 2 ? cap : n * 2; /* n <= cap: cannot wrap */
+    if (n > cap)
+        n = cap;
+    if ((r = cf_secret_alloc(&bigger, n)) != 0)
+        return r;
+    if (used > 0)
+        memcpy(bigger.data, buf->data, used);
+    cf_secret_move(buf, &bigger);
+    return 0;
+}
+
+/* Reads a body whose length is not announced (chunked) until its end, at most max bytes. */
+static int read_unannounced(struct svc_req *req, size_t max, struct cf_secret *buf, size_t *used)
+{
+    int r;
+
+    for (;;) {
+        if (*used == max) {
+            char one; /* the body is at its limit: one more byte makes it too large */
+            int n = mg_read(req->conn, &one, 1);
+            return n < 0 ? CF_EIO : n > 0 ? CF_ETOOBIG : 0;
+        }
+        if (*used == buf->len && (r = body_grow(buf, *used, *used + 1, max)) != 0)
+            return r;
+        int n = mg_read(req->conn, buf->data + *used, buf->len - *used);
+        if (n < 0)
+            return CF_EIO; /* a malformed chunk or a broken connection */
+        if (n == 0)
+            return 0;
+        *used += (size_t)n; /* 0 < n <= buf->len - *used: checked above */
+    }
+}
+
+/* Reads exactly len announced bytes; a body that ends early is an error, not a shorter body. */
+static int read_announced(struct svc_req *req, size_t len, struct cf_secret *buf, size_t *used)
+{
+    int r;
+
+    if ((r = body_grow(buf, 0, len, len)) != 0)
+        return r;
+    while (*used < len) {
+        int n = mg_read(req->conn, buf->data + *used, len - *used);
+        if (n <= 0)
+            return CF_EIO;  /* the client sent less than its Content-Length, or went away */
+        *used += (size_t)n; /* 0 < n <= len - *used */
+    }
+    return 0;
+}
+
 int svc_read_body(struct svc_req *req, struct cf_secret *body)
 {
-    size_t max = (size_t)req->ctx->cfg->max_body; /* 1 KiB .. 16 MiB: checked at start */
-    struct cf_secret buf;
+    size_t max = (size_t)req->ctx->cfg->max_body; /* 1 KiB .. CF_SECRET_MAX: config */
+    struct cf_secret buf = { 0 };
     size_t used = 0;
     int r;
 
     *body = (struct cf_secret){ 0 };
-    if (req->ri->content_length > (long long)max)
+    if (req->content_length > (long long)max)
         return CF_ETOOBIG; /* 413 before reading a byte */
-    if ((r = cf_secret_alloc(&buf, max + 1)) != 0)
-        return r;
-    for (;;) {
-        int n = mg_read(req->conn, buf.data + used, buf.len - used);
-        if (n < 0) {
-            cf_secret_free(&buf);
-            return CF_EIO;
-        }
-        if (n == 0)
-            break;
-        used += (size_t)n; /* n > 0: checked above */
-        if (used > max) {
-            cf_secret_free(&buf);
-            return CF_ETOOBIG; /* a chunked body that outgrew the limit */
-        }
+    if (req->content_length > 0 && !is_json_type(svc_header(req, "Content-Type")))
+        return CF_EINVAL; /* 415 before reading a byte */
+    if (req->content_length >= 0) {
+        r = req->content_length > 0 ? read_announced(req, (size_t)req->content_length, &buf, &used)
+                                    : 0; /* 0 < content_length <= max: checked above */
+    } else {
+        r = read_unannounced(req, max, &buf, &used);
     }
-    if (used > 0 && !is_json_type(svc_header(req, "Content-Type"))) {
-        cf_secret_free(&buf);
-        return CF_EINVAL;
+    if (r == 0 && used > 0 && !is_json_type(svc_header(req, "Content-Type")))
+        r = CF_EINVAL;
+    if (r == 0 && used == buf.len) {
+        cf_secret_move(body, &buf); /* an announced body fills its buffer exactly */
+    } else if (r == 0) {
+        r = cf_secret_dup(body, buf.data, used);
     }
-    r = cf_secret_dup(body, buf.data, used);
     cf_secret_free(&buf);
     return r;
 }

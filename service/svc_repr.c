@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "cf_codec.h"
 #include "cf_crypto.h"
 #include "cf_json.h"
@@ -141,7 +139,6 @@ int svc_open_pairs(const struct svc_ctx *ctx, const char *id, int64_t revision,
 {
     struct kms_sealed ks = { .version = sealed->version }; /* a view: freed by the caller */
     struct cf_secret plain = { 0 };
-    json_error_t jerr;
     int r;
 
     *pairs_out = NULL;
@@ -152,8 +149,7 @@ int svc_open_pairs(const struct svc_ctx *ctx, const char *id, int64_t revision,
     ks.ciphertext = (struct kms_blob){ .data = sealed->ciphertext, .len = sealed->ciphertext_len };
     if ((r = kms_envelope_open(ctx->kms, ctx->dkcache, id, revision, &ks, &plain)) != 0)
         return r;
-    json_t *pairs = json_loadb((const char *)plain.data, plain.len, JSON_REJECT_DUPLICATES, &jerr);
-    OPENSSL_cleanse(&jerr, sizeof(jerr)); /* its text may quote the input */
+    json_t *pairs = cf_json_parse(plain.data, plain.len, JSON_REJECT_DUPLICATES, NULL);
     cf_secret_free(&plain);
     if (!json_is_object(pairs)) {
         json_decref(pairs);

@@ -154,7 +154,7 @@ int svc_route_match(struct svc_req *req, char *allow, size_t allowcap)
             continue;
         path_known = true;
         allow_add(allow, allowcap, routes[i].method);
-        if (!method_matches(&routes[i], req->ri->request_method))
+        if (!method_matches(&routes[i], req->method))
             continue;
         if (best == NULL || literals > best_literals) {
             best = &routes[i];

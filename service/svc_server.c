@@ -19,17 +19,6 @@
 
 #define SVC_DRAIN_SECONDS 10
 
-static void req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ctx *ctx)
-{
-    *req = (struct svc_req){ .conn = conn, .ctx = ctx };
-    req->ri = mg_get_request_info(conn);
-    req->start_ms = cf_mono_ms();
-    req->status = 500;
-    if (cf_rand_hex(SVC_REQUEST_ID_LEN / 2, req->request_id, sizeof(req->request_id)) != 0)
-        memcpy(req->request_id, "00000000000000000000000000000000", SVC_REQUEST_ID_LEN + 1);
-    req->raw_path = req->ri->local_uri_raw;
-}
-
 static void req_free(struct svc_req *req)
 {
     for (size_t i = 0; i < req->nseg; i++)
@@ -46,16 +35,22 @@ static void log_request(const struct svc_req *req)
         cf_utf8_sanitize(req->raw_path, strlen(req->raw_path), SVC_PATH_LOG_MAX / 3, path,
                          sizeof(path));
     }
-    cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s}", "method",
-           req->ri->request_method, "path", path, "status", req->status, "duration_ms",
-           (json_int_t)(cf_mono_ms() - req->start_ms), "request_id", req->request_id, "caller",
-           req->authenticated ? req->who.actor : "");
+    cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s}", "method", req->method, "path",
+           path, "status", req->status, "duration_ms", (json_int_t)(cf_mono_ms() - req->start_ms),
+           "request_id", req->request_id, "caller", req->authenticated ? req->who.actor : "");
 }
 
-/* Request line and header sizes (API.md 1.1): checked before anything else. */
+static size_t len_or_0(const char *s)
+{
+    return s != NULL ? strlen(s) : 0;
+}
+
+/* Request line and header sizes and the header count (API.md 1.1): checked before anything
+ * else. civetweb keeps at most MG_MAX_HEADERS headers and drops the rest without a word, so a
+ * request that fills them all may have lost one (a Content-Length, say) and is refused. */
 static int check_sizes(const struct mg_request_info *ri, enum svc_code *code)
 {
-    size_t line = strlen(ri->request_method) + strlen(ri->request_uri) + 12;
+    size_t line = len_or_0(ri->request_method) + len_or_0(ri->request_uri) + 12;
     size_t headers = 0;
 
     if (ri->query_string != NULL)
@@ -64,13 +59,25 @@ static int check_sizes(const struct mg_request_info *ri, enum svc_code *code)
         *code = SVC_URI_TOO_LONG;
         return CF_ETOOBIG;
     }
+    _Static_assert(SVC_HEADERS_COUNT_MAX < MG_MAX_HEADERS, "a full header table must be refused");
+    if (ri->num_headers > SVC_HEADERS_COUNT_MAX) {
+        *code = SVC_HEADERS_TOO_LARGE;
+        return CF_ETOOBIG;
+    }
     for (int i = 0; i < ri->num_headers; i++)
-        headers += strlen(ri->http_headers[i].name) + strlen(ri->http_headers[i].value) + 4;
+        headers += len_or_0(ri->http_headers[i].name) + len_or_0(ri->http_headers[i].value) + 4;
     if (headers > SVC_HEADERS_MAX) {
         *code = SVC_HEADERS_TOO_LARGE;
         return CF_ETOOBIG;
     }
     return 0;
+}
+
+/* A body announced both ways is how requests are smuggled past a proxy: refused. */
+static bool has_two_lengths(const struct svc_req *req)
+{
+    return svc_header(req, "Transfer-Encoding") != NULL &&
+           svc_header(req, "Content-Length") != NULL;
 }
 
 static int dispatch(struct svc_req *req)
@@ -79,8 +86,13 @@ static int dispatch(struct svc_req *req)
     enum svc_code code;
     int r;
 
-    if (check_sizes(req->ri, &code) != 0)
+    if (check_sizes(mg_get_request_info(req->conn), &code) != 0)
         return svc_reply_error(req, code, NULL, NULL);
+    if (has_two_lengths(req)) {
+        return svc_reply_error(req, SVC_INVALID_REQUEST,
+                               "a request may not have both Content-Length and Transfer-Encoding",
+                               NULL);
+    }
     if (svc_body_too_large(req))
         return svc_reply_error(req, SVC_BODY_TOO_LARGE, NULL, NULL);
     if (req->raw_path == NULL || svc_path_split(req) != 0)
@@ -106,36 +118,51 @@ static int on_request(struct mg_connection *conn)
     struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
     struct svc_req req;
 
-    req_init(&req, conn, ctx);
+    svc_req_init(&req, conn, ctx, true);
     svc_metrics_in_flight(1);
     int status = dispatch(&req);
     svc_metrics_in_flight(-1);
-    svc_metrics_request(req.route, req.ri->request_method, req.status, cf_mono_ms() - req.start_ms);
+    svc_metrics_request(req.route, req.method, req.status, cf_mono_ms() - req.start_ms);
     log_request(&req);
     req_free(&req);
     return status > 0 && status < 1000 ? status : 500;
 }
 
-/* civetweb's own errors (malformed requests, oversized headers) answered as JSON. */
+/* The answer to a request civetweb refused. Every such refusal comes from the request's own
+ * bytes (a malformed or oversized head, a bad Content-Length, an unknown HTTP version, a
+ * head that did not arrive in time), so it is a 4xx whatever civetweb's status was. */
+static enum svc_code parser_refusal_code(int status)
+{
+    switch (status) {
+    case 404:
+        return SVC_NOT_FOUND;
+    case 405:
+        return SVC_METHOD_NOT_ALLOWED;
+    case 413:
+    case 431:
+        return SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
+    default:
+        return SVC_INVALID_REQUEST;
+    }
+}
+
+/* civetweb's own errors (malformed, oversized or timed-out request heads) answered as JSON.
+ * Nothing of the request may be read here: civetweb calls this before or halfway through
+ * parsing it, so req is built with parsed = false. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
     struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
     struct svc_req req;
-    enum svc_code code = SVC_INVALID_REQUEST;
+    enum svc_code code = parser_refusal_code(status);
 
     (void)msg; /* civetweb's text may quote the request: not echoed */
-    req_init(&req, conn, ctx);
-    req.raw_path = NULL;
-    if (status == 413) {
-        code = SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
-    } else if (status == 404) {
-        code = SVC_NOT_FOUND;
-    } else if (status == 405) {
-        code = SVC_METHOD_NOT_ALLOWED;
-    } else if (status >= 500) {
-        code = SVC_INTERNAL_ERROR;
-    }
-    svc_reply_error(&req, code, NULL, NULL);
+    svc_req_init(&req, conn, ctx, false);
+    svc_reply_error(&req, code,
+                    code == SVC_INVALID_REQUEST
+                        ? "the request is malformed, incomplete or larger than the server accepts"
+                        : NULL,
+                    NULL);
+    svc_metrics_request(NULL, req.method, req.status, cf_mono_ms() - req.start_ms);
     cf_log(CF_LOG_INFO, "request refused by the HTTP parser", "{s:i, s:i, s:s}", "civetweb_status",
            status, "status", req.status, "request_id", req.request_id);
     return 0; /* handled */
@@ -143,8 +170,13 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
-    (void)conn;
-    cf_log(CF_LOG_WARN, "civetweb", "{s:s}", "message", message);
+    char text[512] = "";
+
+    (void)conn; /* may be NULL, or a connection whose request was never parsed */
+    /* civetweb's messages may quote request bytes: bounded and made valid UTF-8 */
+    if (message != NULL)
+        cf_utf8_sanitize(message, strlen(message), sizeof(text) / 3, text, sizeof(text));
+    cf_log(CF_LOG_WARN, "civetweb", "{s:s}", "message", text);
     return 1; /* do not also print it */
 }
 

@@ -6,6 +6,10 @@
 # (b) clang-tidy, with the repository's .clang-tidy and BUILD_DIR's compile_commands.json, on the
 #     production sources (common db kms audit auth service cli bench; not tests/), two at a time.
 #     Headers are checked through the .c files that include them (HeaderFilterRegex).
+# (c) coffer's own rules, which neither tool knows: JSON is parsed only by cf_json_parse()
+#     (common/cf_json.c), which bounds the nesting before jansson's recursive parser sees it;
+#     and no script writes `export NAME=$(command)`, whose exit status is export's, so a
+#     failing command goes unnoticed under `set -e`.
 #
 # Exits 0 when both are clean, 1 listing every finding otherwise, 2 on a usage or set-up error.
 # CLANG_FORMAT and CLANG_TIDY name other binaries; LINT_JOBS sets the parallel clang-tidy runs.
@@ -111,6 +115,25 @@ fi
 if [ -s "$WORK/tidy.broken" ]; then
     printf 'lint: clang-tidy failed without a finding on:\n'
     sed 's/^/  /' "$WORK/tidy.broken"
+    failed=1
+fi
+
+# --- (c) coffer's rules -----------------------------------------------------------------------
+
+for d in $PRODUCTION_DIRS; do
+    grep -nE '\bjson_load(b|s|f|fd|_callback)?[[:space:]]*\(' "$d"/*.c "$d"/*.h 2>/dev/null |
+        grep -vE '^common/cf_json\.[ch]:'
+done >"$WORK/rules.json"
+if [ -s "$WORK/rules.json" ]; then
+    printf 'lint: JSON parsed without the depth bound (use cf_json_parse from cf_json.h):\n'
+    sed 's/^/  /' "$WORK/rules.json"
+    failed=1
+fi
+grep -nE '^[[:space:]]*export[[:space:]]+[A-Za-z_][A-Za-z_0-9]*=["]?\$\(' scripts/* .ci/* bench/*.sh \
+    2>/dev/null >"$WORK/rules.export"
+if [ -s "$WORK/rules.export" ]; then
+    printf 'lint: export NAME=$(...) hides the command'"'"'s failure (assign, then export):\n'
+    sed 's/^/  /' "$WORK/rules.export"
     failed=1
 fi
 

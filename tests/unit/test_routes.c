@@ -21,8 +21,7 @@ struct match {
 
 static struct match match(const char *method, const char *path)
 {
-    struct mg_request_info ri = { .request_method = method };
-    struct svc_req req = { .ri = &ri, .raw_path = path };
+    struct svc_req req = { .parsed = true, .method = method, .raw_path = path };
     struct match m = { 0 };
 
     m.r = svc_path_split(&req);
