@@ -33,15 +33,19 @@ ensure_packages() {
     die "apt-get install failed for: ${missing[*]}"
 }
 
-# build TYPE DIR [TARGET]: configures (once) and builds coffer, or only TARGET. The Fuzz type
-# is built with clang (libFuzzer).
+# build TYPE DIR [TARGET [CMAKE_ARGS...]]: configures and builds coffer, or only TARGET. The
+# configure step runs every time: it takes a second when nothing changed, and a configure that
+# failed before (CMake leaves a CMakeCache.txt even then) is simply tried again once the cause
+# is fixed. The Fuzz type is built with clang (libFuzzer).
 build() {
-  local type=$1 dir=$2 target=${3:-all} cc=()
-  [ "$type" = Fuzz ] && cc=(-DCMAKE_C_COMPILER=clang)
-  if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S "$COFFER_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "${cc[@]}" >/dev/null ||
-      die "cmake configure failed ($type)"
-  fi
+  local type=$1 dir=$2 target=${3:-all}
+  local args=(-DCMAKE_BUILD_TYPE="$type" "${@:4}")
+  [ "$type" = Fuzz ] && args+=(-DCMAKE_C_COMPILER=clang)
+  mkdir -p "$dir"
+  cmake -S "$COFFER_ROOT" -B "$dir" "${args[@]}" >"$dir.configure.log" 2>&1 || {
+    tail -30 "$dir.configure.log" >&2
+    die "cmake configure failed ($type); full log: $dir.configure.log"
+  }
   cmake --build "$dir" -j"$(nproc)" --target "$target" >"$dir.build.log" 2>&1 || {
     tail -40 "$dir.build.log" >&2
     die "build failed ($type); full log: $dir.build.log"
@@ -63,11 +67,38 @@ free_port() {
   die "no free port found"
 }
 
-# make_traversable DIR: PostgreSQL runs as postgres and must reach DIR through its parents.
+# postgres_can_reach DIR: true if the postgres user can enter DIR (every parent traversable).
+postgres_can_reach() {
+  runuser -u postgres -- test -x "$1" 2>/dev/null
+}
+
+# check_traversable DIR: PostgreSQL runs as postgres and must reach DIR through its parents.
 check_traversable() {
   local d=$1
-  runuser -u postgres -- test -x "$d" ||
+  postgres_can_reach "$d" ||
     die "the postgres user cannot reach $d: make its parent folders traversable (chmod o+x)"
+}
+
+# pg_home VAR: prints the folder that holds scripts/run's cluster (pg/, pg-socket/, pg.log).
+# It is VAR when the postgres user can reach it; a clone where it cannot (under /root, which
+# is mode 700 on Debian) gets /var/lib/coffer/<the clone's path, hashed> instead, which is
+# made reachable. The first choice is kept in VAR/pg.home, so later runs find the cluster.
+pg_home() {
+  local var=$1 home
+  if [ -f "$var/pg.home" ]; then
+    cat "$var/pg.home"
+    return 0
+  fi
+  if postgres_can_reach "$var"; then
+    home=$var
+  else
+    home=/var/lib/coffer/$(printf '%s' "$COFFER_ROOT" | sha256sum | cut -c1-16)
+    mkdir -p "$home"
+    chmod 755 /var/lib/coffer "$home"
+    check_traversable "$home"
+  fi
+  printf '%s\n' "$home" >"$var/pg.home"
+  printf '%s\n' "$home"
 }
 
 # pg_init DIR AUTH: creates a cluster in DIR once (AUTH: trust, or scram for host + peer local).

@@ -149,8 +149,9 @@ int svc_require_reader(struct svc_req *req, struct svc_result *res, const char *
     return ok ? 0 : forbid(res, ref);
 }
 
-/* Percent-decodes a query component ('+' is a space); a malformed escape stays as it is. */
-static char *query_decode(const char *s, size_t len)
+/* Percent-decodes a query component ('+' is a space); a malformed escape stays as it is.
+ * *len_out (may be NULL) gets the decoded length, which counts any NUL an escape made. */
+static char *query_decode(const char *s, size_t len, size_t *len_out)
 {
     char *d = cf_xmalloc(len + 1);
     size_t o = 0;
@@ -167,7 +168,33 @@ static char *query_decode(const char *s, size_t len)
         }
     }
     d[o] = '\0';
+    if (len_out != NULL)
+        *len_out = o;
     return d;
+}
+
+/* True if s[0..len) decodes to valid UTF-8 without U+0000. */
+static bool component_valid(const char *s, size_t len)
+{
+    size_t n;
+    char *d = query_decode(s, len, &n);
+    bool ok = strlen(d) == n && cf_utf8_valid((const uint8_t *)d, n);
+    free(d);
+    return ok;
+}
+
+bool svc_query_valid(const struct svc_req *req)
+{
+    const char *q = req->query;
+
+    while (q != NULL && *q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q); /* amp >= q */
+        if (!component_valid(q, len))
+            return false;
+        q = amp != NULL ? amp + 1 : NULL;
+    }
+    return true;
 }
 
 char *svc_query(const struct svc_req *req, const char *name)
@@ -180,11 +207,11 @@ char *svc_query(const struct svc_req *req, const char *name)
         size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q); /* amp >= q */
         const char *eq = memchr(q, '=', len);
         size_t klen = eq != NULL ? (size_t)(eq - q) : len;
-        char *key = query_decode(q, klen);
+        char *key = query_decode(q, klen, NULL);
         bool match = strlen(key) == nlen && memcmp(key, name, nlen) == 0;
         free(key);
         if (match)
-            return eq != NULL ? query_decode(eq + 1, len - klen - 1) : cf_xstrdup("");
+            return eq != NULL ? query_decode(eq + 1, len - klen - 1, NULL) : cf_xstrdup("");
         q = amp != NULL ? amp + 1 : NULL;
     }
     return NULL;

@@ -60,6 +60,11 @@ int svc_require_admin(struct svc_req *req, struct svc_result *res, const char *r
 int svc_require_reader(struct svc_req *req, struct svc_result *res, const char *ref);
 bool svc_is_admin(const struct svc_req *req);
 
+/* True if every component of the query decodes to valid UTF-8 without U+0000: the dispatcher
+ * refuses any other query (400 invalid_parameter) before a handler reads it, so no decoded
+ * value can reach the database as text it refuses. */
+bool svc_query_valid(const struct svc_req *req);
+
 /* The first value of query parameter name, percent-decoded ('+' is a space), in a new
  * string (free it); NULL when absent. */
 char *svc_query(const struct svc_req *req, const char *name);

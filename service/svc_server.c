@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "cf_str.h"
 #include "cf_time.h"
 #include "svc.h"
+#include "svc_api.h"
 #include "svc_metrics.h"
 
 #define SVC_DRAIN_SECONDS 10
@@ -73,11 +75,50 @@ static int check_sizes(const struct mg_request_info *ri, enum svc_code *code)
     return 0;
 }
 
-/* A body announced both ways is how requests are smuggled past a proxy: refused. */
-static bool has_two_lengths(const struct svc_req *req)
+/* A body announced twice, or both ways, is how requests are smuggled past a proxy that reads
+ * the other announcement: refused. */
+static bool framing_is_ambiguous(const struct mg_request_info *ri)
 {
-    return svc_header(req, "Transfer-Encoding") != NULL &&
-           svc_header(req, "Content-Length") != NULL;
+    int lengths = 0, encodings = 0;
+
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *name = ri->http_headers[i].name;
+        if (name != NULL && strcasecmp(name, "Content-Length") == 0)
+            lengths++;
+        if (name != NULL && strcasecmp(name, "Transfer-Encoding") == 0)
+            encodings++;
+    }
+    return lengths + encodings > 1;
+}
+
+/* True if civetweb read every header line. It stops without a word at a line that does not
+ * start with a header name (an obsolete folded continuation, " value"), and drops what
+ * follows, a Content-Length say; RFC 9112 5.2 asks a server to refuse such a request. civetweb
+ * 1.15 parses the head in place, ending each value with NULs over its CR LF (or LF), so the
+ * byte after those NULs is the next line's first: CR or LF only when the blank line that ends
+ * the head follows the last header kept. */
+static bool head_is_whole(const struct mg_request_info *ri)
+{
+    if (ri->num_headers <= 0 || ri->http_headers[ri->num_headers - 1].value == NULL)
+        return true;
+    const char *v = ri->http_headers[ri->num_headers - 1].value;
+    const char *p = v + strlen(v);
+    for (int i = 0; i < 2 && *p == '\0'; i++)
+        p++; /* the NULs civetweb wrote over CR LF: inside the head, which ends in a blank line */
+    return *p == '\r' || *p == '\n';
+}
+
+/* A query that does not decode to UTF-8 without U+0000 is refused before any handler reads
+ * it; on an authenticated route the refusal is audited like any other answer. */
+static int refuse_query(struct svc_req *req)
+{
+    struct svc_result res = { 0 };
+
+    (void)svc_fail(&res, SVC_INVALID_PARAMETER,
+                   "query parameters must be UTF-8 without U+0000 once percent-decoded");
+    if ((req->route->flags & SVC_ROUTE_AUTH) != 0)
+        return svc_finish(req, &res);
+    return svc_reply_error(req, res.code, res.message, NULL);
 }
 
 static int dispatch(struct svc_req *req)
@@ -86,11 +127,18 @@ static int dispatch(struct svc_req *req)
     enum svc_code code;
     int r;
 
-    if (check_sizes(mg_get_request_info(req->conn), &code) != 0)
+    const struct mg_request_info *ri = mg_get_request_info(req->conn);
+
+    if (check_sizes(ri, &code) != 0)
         return svc_reply_error(req, code, NULL, NULL);
-    if (has_two_lengths(req)) {
+    if (!head_is_whole(ri)) {
         return svc_reply_error(req, SVC_INVALID_REQUEST,
-                               "a request may not have both Content-Length and Transfer-Encoding",
+                               "every header line must be name: value (no folded lines)", NULL);
+    }
+    if (framing_is_ambiguous(ri)) {
+        return svc_reply_error(req, SVC_INVALID_REQUEST,
+                               "the body must be announced once: one Content-Length or one "
+                               "Transfer-Encoding",
                                NULL);
     }
     if (svc_body_too_large(req))
@@ -104,6 +152,8 @@ static int dispatch(struct svc_req *req)
         return svc_reply_method_not_allowed(req, allow);
     if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && svc_authenticate(req) != 0)
         return req->status; /* answered and audited */
+    if (!svc_query_valid(req))
+        return refuse_query(req);
     int status = req->route->handler(req);
     if ((req->route->flags & SVC_ROUTE_AUTH) != 0 && !req->audited) {
         cf_log(CF_LOG_ERROR, "handler answered without an access-log row", "{s:s, s:s}",

@@ -884,6 +884,28 @@ static void test_refusals_are_mapped_and_not_retried(void **state)
     assert_not_retried(302, "", CF_EBADRESPONSE);
 }
 
+/* A KMS answer nested 100,000 deep would exhaust the stack in jansson's recursive parser: it
+ * is refused before parsing, as an answer and as an error body alike (issue 11). */
+static void test_deeply_nested_answers_are_refused_before_parsing(void **state)
+{
+    struct cf_buf deep = { 0 }, in_error = { 0 };
+
+    (void)state;
+    for (int i = 0; i < 100000; i++)
+        cf_buf_append_char(&deep, '[');
+    for (int i = 0; i < 100000; i++)
+        cf_buf_append_char(&deep, ']');
+    cf_buf_append(&deep, "", 0);
+    cf_buf_append_str(&in_error, "{\"__type\":\"NotFoundException\",\"x\":");
+    cf_buf_append_str(&in_error, deep.data);
+    cf_buf_append_str(&in_error, "}");
+    assert_not_retried(200, deep.data, CF_EBADRESPONSE);
+    /* the error type cannot be read from a body that is not parsed: an answer not understood */
+    assert_not_retried(400, in_error.data, CF_EBADRESPONSE);
+    cf_buf_free(&deep);
+    cf_buf_free(&in_error);
+}
+
 static void test_malformed_answers_are_bad_responses(void **state)
 {
     struct kms_context ctx = { 0 };
@@ -1254,6 +1276,7 @@ int main(void)
         cmocka_unit_test_setup(test_server_errors_are_retried_and_then_unavailable, env_clean),
         cmocka_unit_test_setup(test_refusals_are_mapped_and_not_retried, env_clean),
         cmocka_unit_test_setup(test_malformed_answers_are_bad_responses, env_clean),
+        cmocka_unit_test_setup(test_deeply_nested_answers_are_refused_before_parsing, env_clean),
         cmocka_unit_test_setup(test_an_unreachable_endpoint_is_unavailable, env_clean),
         cmocka_unit_test_setup(test_request_bodies_follow_the_kms_json_protocol, env_clean),
         cmocka_unit_test_setup(test_expiring_container_credentials_are_refreshed, env_clean),

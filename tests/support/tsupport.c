@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +100,23 @@ void t_pg_ctl(const char *action)
         fail_msg("pg_ctl %s exited %d", action, rc);
 }
 
+/* The postgres user's ids (the test cluster runs as it). */
+static uid_t pw_postgres_uid(void)
+{
+    struct passwd *pw = getpwnam("postgres");
+    if (pw == NULL)
+        fail_msg("there is no postgres user: install postgresql-15");
+    return pw->pw_uid;
+}
+
+static gid_t pw_postgres_gid(void)
+{
+    struct passwd *pw = getpwnam("postgres");
+    if (pw == NULL)
+        fail_msg("there is no postgres user: install postgresql-15");
+    return pw->pw_gid;
+}
+
 static _Thread_local char sqlstate_buf[6];
 
 const char *t_sql(const char *url, const char *sql, char *out, size_t outcap)
@@ -179,7 +198,8 @@ void t_db_drop(const struct t_db *db)
     t_sql_ok(t_env("COFFER_TEST_PG_URL"), sql, NULL, 0);
 }
 
-int t_run(char *const argv[], char *const env[], struct cf_buf *out)
+/* Runs argv; captures stdout into out if not NULL, and stderr too if merge. */
+static int run_capture(char *const argv[], char *const env[], struct cf_buf *out, bool merge)
 {
     int pipefd[2] = { -1, -1 };
 
@@ -194,6 +214,8 @@ int t_run(char *const argv[], char *const env[], struct cf_buf *out)
             putenv(env[i]);
         if (out != NULL) {
             dup2(pipefd[1], STDOUT_FILENO);
+            if (merge)
+                dup2(pipefd[1], STDERR_FILENO);
             close(pipefd[0]);
             close(pipefd[1]);
         }
@@ -212,6 +234,70 @@ int t_run(char *const argv[], char *const env[], struct cf_buf *out)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int t_run(char *const argv[], char *const env[], struct cf_buf *out)
+{
+    return run_capture(argv, env, out, false);
+}
+
+int t_run_output(char *const argv[], char *const env[], struct cf_buf *out)
+{
+    return run_capture(argv, env, out, true);
+}
+
+/* Runs a PostgreSQL server binary as the postgres user; fails the test unless it exits 0. */
+static void run_as_postgres(const char *what, char *const args[])
+{
+    char bin[512];
+    char *argv[24] = { "/usr/sbin/runuser", "-u", "postgres", "--", bin };
+    size_t n = 5;
+    struct cf_buf out = { 0 };
+
+    snprintf(bin, sizeof(bin), "%s/%s", t_env("COFFER_TEST_PG_BIN"), what);
+    for (size_t i = 0; args[i] != NULL && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int rc = t_run_output(argv, NULL, &out);
+    if (rc != 0)
+        fail_msg("%s exited %d: %s", what, rc, out.data != NULL ? out.data : "");
+    cf_buf_free(&out);
+}
+
+void t_pg_private_start(struct t_pg *pg)
+{
+    const char *work = t_env("COFFER_TEST_WORK");
+    char opts[512], log[300], rnd[17];
+
+    *pg = (struct t_pg){ 0 };
+    if (cf_rand_hex(8, rnd, sizeof(rnd)) != 0)
+        fail_msg("no random bytes");
+    snprintf(pg->dir, sizeof(pg->dir), "%s/pg-private-%s", work, rnd);
+    snprintf(log, sizeof(log), "%s.log", pg->dir);
+    if (mkdir(pg->dir, 0700) != 0 || chown(pg->dir, pw_postgres_uid(), pw_postgres_gid()) != 0)
+        fail_msg("cannot make %s for the postgres user (errno %d)", pg->dir, errno);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || fchown(fd, pw_postgres_uid(), pw_postgres_gid()) != 0)
+        fail_msg("cannot make %s (errno %d)", log, errno);
+    close(fd);
+    run_as_postgres("initdb", (char *[]){ "-D", pg->dir, "-U", "postgres", "--auth=trust",
+                                          "--encoding=UTF8", "--locale=C.UTF-8", NULL });
+    pg->port = t_free_port();
+    snprintf(opts, sizeof(opts), "-p %d -k %s -c listen_addresses=127.0.0.1", pg->port, pg->dir);
+    run_as_postgres("pg_ctl", (char *[]){ "-D", pg->dir, "-l", log, "-o", opts, "-w", "-t", "60",
+                                          "start", NULL });
+    snprintf(pg->super_url, sizeof(pg->super_url),
+             "host=127.0.0.1 port=%d user=postgres dbname=postgres", pg->port);
+}
+
+void t_pg_private_stop(struct t_pg *pg)
+{
+    if (pg->port == 0)
+        return;
+    run_as_postgres("pg_ctl", (char *[]){ "-D", pg->dir, "-m", "immediate", "-w", "stop", NULL });
+    char *const rm[] = { "/bin/rm", "-rf", pg->dir, NULL };
+    (void)t_run(rm, NULL, NULL);
+    pg->port = 0;
 }
 
 void t_token_create(const struct t_db *db, const char *role, const char *name, char *token)

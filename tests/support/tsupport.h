@@ -50,6 +50,24 @@ void t_sql_ok(const char *url, const char *sql, char *out, size_t outcap);
  * capturing stdout into out (may be NULL). Returns the exit status, or -1 if killed. */
 int t_run(char *const argv[], char *const env[], struct cf_buf *out);
 
+/* t_run() capturing stdout and stderr together into out. */
+int t_run_output(char *const argv[], char *const env[], struct cf_buf *out);
+
+/* A PostgreSQL 15 cluster of the test's own (initdb as the postgres user under the test work
+ * folder, trust authentication, a free loopback port), for what the shared cluster cannot
+ * show: a cluster with no coffer roles at all. */
+struct t_pg {
+    char dir[256];
+    int port;
+    char super_url[T_URL_MAX]; /* the postgres superuser, database postgres */
+};
+
+/* Creates and starts it; fails the test if it cannot. */
+void t_pg_private_start(struct t_pg *pg);
+
+/* Stops it (immediate) and removes its folder. */
+void t_pg_private_stop(struct t_pg *pg);
+
 /* Creates a new local KMS key file with `cofferd local-key init` under the test work folder
  * and writes its path to path. */
 void t_key_file(char *path, size_t cap);

@@ -506,6 +506,58 @@ static void test_listen_addresses_split_into_host_and_port(void **state)
     assert_int_equal(cf_config_listen_parts("a b:80", host, sizeof(host), &port), CF_EINVAL);
 }
 
+static bool depth_ok(const char *s, size_t max)
+{
+    return cf_json_depth_ok(s, strlen(s), max);
+}
+
+static void test_json_depth_counts_brackets_outside_strings_only(void **state)
+{
+    (void)state;
+    assert_true(depth_ok("", 0));
+    assert_true(depth_ok("1", 0));
+    assert_false(depth_ok("[]", 0));
+    assert_true(depth_ok("[[]]", 2));
+    assert_false(depth_ok("[[[]]]", 2));
+    assert_true(depth_ok("[[],[],{\"a\":[]}]", 3)); /* siblings do not add up */
+    assert_false(depth_ok("[[],[],{\"a\":[]}]", 2));
+    assert_false(depth_ok("{\"a\":{\"b\":[1]}}", 2));
+    assert_true(depth_ok("{\"[[[[\":\"{{{{\"}", 1)); /* brackets in strings do not count */
+    assert_true(depth_ok("[\"\\\"[[[[\"]", 1));      /* nor after an escaped quote */
+    assert_false(depth_ok("[\"\\\\\"[[]]", 2));      /* an escaped backslash ends no string */
+    assert_true(depth_ok("]]]]][", 1));              /* unbalanced: the parser's to refuse */
+    assert_true(depth_ok("[\"unterminated [[[[", 1));
+}
+
+static void test_json_parse_refuses_deep_nesting_before_jansson(void **state)
+{
+    (void)state;
+    struct cf_buf b = { 0 };
+    enum cf_json_error why = CF_JSON_OK;
+
+    for (size_t i = 0; i < CF_JSON_MAX_DEPTH; i++)
+        cf_buf_append_char(&b, '[');
+    for (size_t i = 0; i < CF_JSON_MAX_DEPTH; i++)
+        cf_buf_append_char(&b, ']');
+    json_t *v = cf_json_parse(b.data, b.len, 0, &why);
+    assert_non_null(v); /* exactly the limit parses */
+    assert_int_equal(why, CF_JSON_OK);
+    json_decref(v);
+    cf_buf_reset(&b);
+    for (size_t i = 0; i < 200000; i++) /* far past what a worker thread's stack survives */
+        cf_buf_append_char(&b, '{');
+    assert_null(cf_json_parse(b.data, b.len, 0, &why));
+    assert_int_equal(why, CF_JSON_TOO_DEEP);
+    cf_buf_free(&b);
+    assert_null(cf_json_parse("{\"a\":1,\"a\":2}", 13, JSON_REJECT_DUPLICATES, &why));
+    assert_int_equal(why, CF_JSON_INVALID);
+    assert_null(cf_json_parse("{\"a\\u0000\":1}", 13, JSON_ALLOW_NUL, &why));
+    assert_int_equal(why, CF_JSON_NUL_IN_KEY);
+    assert_null(cf_json_parse(NULL, 0, 0, &why));
+    assert_int_equal(why, CF_JSON_INVALID);
+    assert_null(cf_json_parse("", 0, 0, NULL)); /* why_out may be NULL */
+}
+
 int main(void)
 {
     cf_json_init();
@@ -535,6 +587,8 @@ int main(void)
         cmocka_unit_test(test_config_never_echoes_a_database_url),
         cmocka_unit_test(test_config_serve_checks_pairs_of_settings),
         cmocka_unit_test(test_listen_addresses_split_into_host_and_port),
+        cmocka_unit_test(test_json_depth_counts_brackets_outside_strings_only),
+        cmocka_unit_test(test_json_parse_refuses_deep_nesting_before_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

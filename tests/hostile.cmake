@@ -1,0 +1,6 @@
+# What an attacker sends, over raw sockets, to the sanitizer build of cofferd (issue 11), and
+# the migrations runner on a cluster with none of coffer's roles.
+coffer_add_test(test_hostile integration/test_hostile.c coffer_tapi)
+add_dependencies(test_hostile cofferd)
+coffer_add_test(test_migrate_bare integration/test_migrate_bare.c coffer_tsupport)
+add_dependencies(test_migrate_bare cofferd)
