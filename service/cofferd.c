@@ -19,7 +19,7 @@
 #include "db.h"
 #include "svc.h"
 #include "svc_cmd.h"
-#include "svc_listen.h"
+#include "svc_ctx.h"
 
 #ifndef COFFER_VERSION
 #define COFFER_VERSION "0.0.0"
@@ -71,48 +71,9 @@ static void block_signals(void)
     (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
 }
 
-/* The KMS client and the data-key cache; exit status 2 when the configuration cannot work. */
-static int open_kms(const struct cf_config *cfg, struct svc_ctx *ctx)
-{
-    char err[512];
-
-    if (kms_client_new(cfg, &ctx->kms, err, sizeof(err)) != 0) {
-        (void)fprintf(stderr, "cofferd: %s\n", err);
-        return 2;
-    }
-    if (cfg->datakey_cache_size > 0 && kms_dkcache_new((size_t)cfg->datakey_cache_size,
-                                                       cfg->datakey_cache_ttl, &ctx->dkcache) != 0)
-        return 2;
-    ctx->master_key = cf_config_master_key(cfg);
-    cf_log(CF_LOG_INFO, "kms ready", "{s:s, s:s, s:I}", "backend", cfg->kms_backend, "master_key",
-           ctx->master_key, "datakey_cache_size", (json_int_t)cfg->datakey_cache_size);
-    return 0;
-}
-
-/* 0 when the database answers and its schema is current; else the exit status. */
-static int check_database(const struct cf_config *cfg, struct svc_ctx *ctx)
-{
-    struct db_conn *c = NULL;
-    char err[512];
-
-    if (db_acquire(ctx->pool, &c) != 0) {
-        cf_log(CF_LOG_ERROR, "cannot reach the database at start", NULL);
-        return 1;
-    }
-    int sr = db_schema_check(c, cfg->migrations_dir, err, sizeof(err));
-    db_release(ctx->pool, c);
-    if (sr != 0) {
-        cf_log(CF_LOG_ERROR, "the database schema is not current", "{s:s}", "problem",
-               sr == CF_ECONFLICT ? err : "cannot read the schema or the migrations");
-        return 1;
-    }
-    return 0;
-}
-
 static int cmd_serve(const struct cf_config *cfg)
 {
-    struct svc_ctx ctx = { .cfg = cfg };
-    struct svc_listener *listener = NULL;
+    struct svc_ctx ctx;
     char err[512];
     int rc;
 
@@ -128,36 +89,9 @@ static int cmd_serve(const struct cf_config *cfg)
                     stderr);
         return 2;
     }
-    if ((rc = open_kms(cfg, &ctx)) != 0)
-        goto out;
-    rc = 1;
-    if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
-                     &ctx.pool) != 0 ||
-        auth_new(ctx.pool, ctx.kms, cfg, &ctx.auth) != 0)
-        goto out;
-    if (auth_resolve_keys(ctx.auth) != 0) {
-        cf_log(CF_LOG_WARN,
-               "auth keys not resolved yet: KMS is unreachable; kmsauth requests "
-               "answer 503 until it answers",
-               NULL);
-    }
-    if ((rc = check_database(cfg, &ctx)) != 0)
-        goto out;
-    if (audit_writer_start(cfg->database_url, (size_t)cfg->audit_batch_max,
-                           (int)cfg->audit_batch_wait_ms, (int)cfg->audit_timeout_ms,
-                           &ctx.audit) != 0 ||
-        svc_listen_start(&ctx, &listener) != 0) {
-        rc = 1;
-        goto out;
-    }
-    rc = svc_serve(&ctx);
-    svc_listen_stop(listener);
-out:
-    audit_writer_stop(ctx.audit); /* after the drain: every answered request has its row */
-    auth_free(ctx.auth);
-    db_pool_close(ctx.pool);
-    kms_dkcache_free(ctx.dkcache);
-    kms_client_free(ctx.kms);
+    if ((rc = svc_ctx_open(cfg, &ctx)) == 0)
+        rc = svc_serve(&ctx);
+    svc_ctx_close(&ctx);
     return rc;
 }
 

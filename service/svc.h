@@ -34,6 +34,9 @@
 #define SVC_PATH_LOG_MAX      256
 #define SVC_EXTRA_HEADERS     4
 #define SVC_AUDIT_ID_MAX      256 /* bytes of a path segment an access-log row keeps */
+#define SVC_DRAIN_SECONDS     10  /* in-flight requests may finish for this long at a stop */
+
+struct svc_listener;
 
 /* Read-only after start-up; handlers receive it through the request. */
 struct svc_ctx {
@@ -41,9 +44,10 @@ struct svc_ctx {
     struct db_pool *pool;
     struct auth *auth;
     struct kms_client *kms;
-    struct kms_dkcache *dkcache; /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
-    const char *master_key;      /* for GenerateDataKey */
-    struct audit_writer *audit;  /* group commit of access-log rows */
+    struct kms_dkcache *dkcache;   /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
+    const char *master_key;        /* for GenerateDataKey */
+    struct audit_writer *audit;    /* group commit of access-log rows */
+    struct svc_listener *listener; /* the change listener (svc_listen.c) */
     atomic_bool stopping;
 };
 
@@ -112,13 +116,14 @@ struct svc_route;
  *
  * What civetweb parsed is copied in once (svc_req_init) and read only from here: civetweb
  * calls http_error for a request it could not parse, and then its request fields are NULL,
- * stale or half set. With parsed false, method is "", raw_path and query are NULL and no
- * request header is read. */
+ * stale or half set. With parsed false, method is "", http_version, raw_path and query are
+ * NULL and no request header is read. */
 struct svc_req {
     struct mg_connection *conn;
     struct svc_ctx *ctx;
     bool parsed;              /* civetweb parsed the request line and headers */
     const char *method;       /* never NULL: "" when unknown */
+    const char *http_version; /* "1.1", "1.0"; NULL when unknown */
     const char *raw_path;     /* undecoded, without the query; NULL when unknown */
     const char *query;        /* after '?', undecoded; NULL when absent */
     long long content_length; /* -1 when not announced */
@@ -270,6 +275,14 @@ int svc_h_principal_remove(struct svc_req *req);
 bool svc_principal_name_valid(const char *s);
 
 /* --- the server (svc_server.c) --- */
+
+/* Starts civetweb for ctx (its listen address, threads and timeouts). 0 and *mg_out, or
+ * CF_ECONFIG / CF_EIO (the address is in use, say), logged. */
+CF_MUST_CHECK int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out);
+
+/* Stops accepting and drains in-flight requests for at most SVC_DRAIN_SECONDS. true when
+ * everything stopped; false when requests still run (the caller must then not free ctx). */
+bool svc_server_stop(struct svc_ctx *ctx, struct mg_context *mg);
 
 /* Starts civetweb, waits for SIGINT/SIGTERM, drains and stops. Returns the exit status. */
 int svc_serve(struct svc_ctx *ctx);

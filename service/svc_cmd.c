@@ -182,29 +182,40 @@ out:
     return db_tx_end(c, r);
 }
 
+int svc_cmd_token_create(struct db_conn *c, const char *role, const char *name, int64_t ttl,
+                         char token_out[AUTH_TOKEN_LEN + 1])
+{
+    struct db_token t = { 0 };
+    char sha[CF_SHA256_HEX_LEN + 1];
+    int r;
+
+    token_out[0] = '\0';
+    if ((r = auth_token_generate(token_out, sha, t.id)) != 0 ||
+        (r = cf_fmt(t.name, sizeof(t.name), "%s", name)) != 0 ||
+        (r = cf_fmt(t.role, sizeof(t.role), "%s", role)) != 0)
+        goto out;
+    svc_cmd_actor(t.created_by, sizeof(t.created_by));
+    r = store_token(c, &t, sha, ttl);
+out:
+    if (r != 0)
+        OPENSSL_cleanse(token_out, AUTH_TOKEN_LEN + 1);
+    return r;
+}
+
 int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv)
 {
     struct token_args a;
-    struct db_token t = { 0 };
     struct db_conn *c = NULL;
-    char token[AUTH_TOKEN_LEN + 1], sha[CF_SHA256_HEX_LEN + 1];
+    char token[AUTH_TOKEN_LEN + 1];
     int r;
 
     if ((r = parse_token_args(argc, argv, &a)) != 0)
         return r;
-    if (auth_token_generate(token, sha, t.id) != 0 ||
-        cf_fmt(t.name, sizeof(t.name), "%s", a.name) != 0 ||
-        cf_fmt(t.role, sizeof(t.role), "%s", a.role) != 0) {
-        r = 1;
-        goto out;
-    }
-    svc_cmd_actor(t.created_by, sizeof(t.created_by));
     if (db_connect(cfg->database_url, &c) != 0) {
         (void)fputs("cofferd token create: cannot connect to the database\n", stderr);
-        r = 1;
-        goto out;
+        return 1;
     }
-    r = store_token(c, &t, sha, a.ttl);
+    r = svc_cmd_token_create(c, a.role, a.name, a.ttl, token);
     if (r == CF_ECONFLICT) {
         (void)fprintf(stderr, "cofferd token create: an active token is already named '%s'\n",
                       a.name);
@@ -213,11 +224,9 @@ int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv)
     } else {
         printf("%s\n", token);
     }
-    r = r == 0 ? 0 : 1;
-out:
     db_disconnect(c);
     OPENSSL_cleanse(token, sizeof(token));
-    return r;
+    return r == 0 ? 0 : 1;
 }
 
 static int parse_id_opt(int argc, char **argv, int *i, const char *name, int64_t *out)

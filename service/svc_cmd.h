@@ -7,7 +7,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "auth.h"
 #include "cf_config.h"
 #include "db.h"
 
@@ -18,6 +20,13 @@ int svc_cmd_migrate(const struct cf_config *cfg, int argc, char **argv);
 
 /* `cofferd token create --role admin|auditor --name NAME [--ttl DURATION]`. */
 int svc_cmd_token(const struct cf_config *cfg, int argc, char **argv);
+
+/* Makes an API token of role ("admin" or "auditor", checked by the caller) named name, valid
+ * for ttl seconds, and stores its digest with its access-log row in one transaction; the
+ * plaintext goes to token_out (cleansed on failure). CF_ECONFLICT when an active token has
+ * that name. What `token create` does, for tests and fuzz targets too. */
+CF_MUST_CHECK int svc_cmd_token_create(struct db_conn *c, const char *role, const char *name,
+                                       int64_t ttl, char token_out[AUTH_TOKEN_LEN + 1]);
 
 /* `cofferd local-key init PATH`: a new key file for the local KMS backend (mode 0600). */
 int svc_cmd_local_key(int argc, char **argv);

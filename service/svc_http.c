@@ -34,50 +34,99 @@ void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ct
     req->parsed = true;
     if (ri->request_method != NULL)
         req->method = ri->request_method;
+    req->http_version = ri->http_version;
     req->raw_path = ri->local_uri_raw;
     req->query = ri->query_string;
     req->content_length = ri->content_length;
 }
 
-/* Sends the status line, the common headers and the body. extra_name/value add one header. */
+/* True if the comma-separated header value holds token (any case). */
+static bool has_token(const char *value, const char *token)
+{
+    size_t n = strlen(token);
+
+    for (const char *p = value; *p != '\0';) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && (p[trimmed - 1] == ' ' || p[trimmed - 1] == '\t'))
+            trimmed--;
+        if (trimmed == n && strncasecmp(p, token, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* Whether civetweb keeps the connection open after this answer, as it decides it: never for
+ * a request it could not parse; else as the request's Connection header says, and without
+ * one for HTTP/1.1 only. The answer's Connection header says the same. */
+static bool keeps_alive(const struct svc_req *req)
+{
+    if (!req->parsed)
+        return false;
+    const char *c = svc_header(req, "Connection");
+    if (c != NULL)
+        return has_token(c, "keep-alive");
+    return req->http_version != NULL && strcmp(req->http_version, "1.1") == 0;
+}
+
+static void add_header(struct cf_buf *b, const char *name, const char *value)
+{
+    if (strpbrk(value, "\r\n") != NULL)
+        return; /* never split an answer: our values hold no line break, and none gets in */
+    cf_buf_append_str(b, name);
+    cf_buf_append_str(b, ": ");
+    cf_buf_append_str(b, value);
+    cf_buf_append_str(b, "\r\n");
+}
+
+/* Sends the whole answer, status line, headers and body, with one write. The status line is
+ * ours: civetweb's repeats the request's version, which in a request it could not parse can
+ * be any bytes of the connection's buffer (an earlier request's headers included). The
+ * buffer is cleansed when freed, since the body may hold credential pairs. extra_name/value
+ * add one header. */
 static int send_response(struct svc_req *req, int status, const char *content_type,
                          const char *body, size_t len, const char *extra_name,
                          const char *extra_value)
 {
-    struct mg_connection *conn = req->conn;
+    struct cf_buf b = { 0 };
     char clen[24], date[CF_HTTP_DATE_LEN];
 
     req->status = status;
-    if (cf_fmt(clen, sizeof(clen), "%zu", len) != 0)
+    if (cf_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status,
+                      mg_get_response_code_text(req->conn, status)) != 0 ||
+        cf_fmt(clen, sizeof(clen), "%zu", len) != 0) {
+        cf_buf_free(&b);
         return status;
+    }
     /* Our own Date header: civetweb's would come from gmtime(), which races between workers. */
     cf_http_date(cf_now_us() / 1000000, date);
-    mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Date", date, -1);
+    add_header(&b, "Date", date);
     if (content_type != NULL)
-        mg_response_header_add(conn, "Content-Type", content_type, -1);
+        add_header(&b, "Content-Type", content_type);
     if (status != 304) /* a 304 describes the representation it stands for: no length */
-        mg_response_header_add(conn, "Content-Length", clen, -1);
-    mg_response_header_add(conn, "X-Request-Id", req->request_id, -1);
-    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-    mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
+        add_header(&b, "Content-Length", clen);
+    add_header(&b, "X-Request-Id", req->request_id);
+    add_header(&b, "X-Content-Type-Options", "nosniff");
+    add_header(&b, "Referrer-Policy", "no-referrer");
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
-        mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    if (status == 401) {
-        mg_response_header_add(conn, "WWW-Authenticate",
-                               "Basic realm=\"coffer\", Bearer realm=\"coffer\"", -1);
-    }
+        add_header(&b, "Cache-Control", "no-store");
+    if (status == 401)
+        add_header(&b, "WWW-Authenticate", "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
     if (extra_name != NULL)
-        mg_response_header_add(conn, extra_name, extra_value, -1);
+        add_header(&b, extra_name, extra_value);
     for (size_t i = 0; i < req->nhdr; i++)
-        mg_response_header_add(conn, req->hdr_name[i], req->hdr_value[i], -1);
-    /* civetweb closes a connection whose request it could not parse; saying so here also
-     * keeps it from reading that request's half-parsed Connection header */
-    if (!req->parsed)
-        mg_response_header_add(conn, "Connection", "close", -1);
-    mg_response_header_send(conn);
+        add_header(&b, req->hdr_name[i], req->hdr_value[i]);
+    add_header(&b, "Connection", keeps_alive(req) ? "keep-alive" : "close");
+    cf_buf_append_str(&b, "\r\n");
     if (len > 0 && strcmp(req->method, "HEAD") != 0)
-        mg_write(conn, body, len);
+        cf_buf_append(&b, body, len);
+    if (mg_write(req->conn, b.data, b.len) < 0) {
+        cf_log(CF_LOG_INFO, "the client went away before its answer", "{s:s}", "request_id",
+               req->request_id);
+    }
+    cf_buf_free(&b);
     return status;
 }
 

@@ -19,8 +19,6 @@
 #include "svc_api.h"
 #include "svc_metrics.h"
 
-#define SVC_DRAIN_SECONDS 10
-
 static void req_free(struct svc_req *req)
 {
     for (size_t i = 0; i < req->nseg; i++)
@@ -304,22 +302,21 @@ static void log_listening(struct mg_context *mg)
     }
 }
 
-int svc_serve(struct svc_ctx *ctx)
+int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
 {
     const struct cf_config *cfg = ctx->cfg;
     char listen[300], threads[24], timeout[24], keepalive[24], maxreq[24];
     struct mg_callbacks cb = { .begin_request = on_request,
                                .http_error = on_http_error,
                                .log_message = on_log_message };
-    sigset_t set;
-    int sig = 0;
 
+    *mg_out = NULL;
     if (listen_option(cfg->listen, listen, sizeof(listen)) != 0 ||
         cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
         cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
         cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
         cf_fmt(maxreq, sizeof(maxreq), "%d", SVC_URI_MAX + SVC_HEADERS_MAX + 1024) != 0)
-        return 2;
+        return CF_ECONFIG;
     const char *opts[] = { "listening_ports",
                            listen,
                            "num_threads",
@@ -343,23 +340,41 @@ int svc_serve(struct svc_ctx *ctx)
         cf_log(CF_LOG_ERROR, "cannot start the HTTP server (address in use?)", "{s:s}", "listen",
                cfg->listen);
         mg_exit_library();
-        return 1;
+        return CF_EIO;
     }
     log_listening(mg);
+    *mg_out = mg;
+    return 0;
+}
+
+bool svc_server_stop(struct svc_ctx *ctx, struct mg_context *mg)
+{
+    atomic_store(&ctx->stopping, true);
+    if (!drain_and_stop(mg))
+        return false;
+    mg_exit_library();
+    return true;
+}
+
+int svc_serve(struct svc_ctx *ctx)
+{
+    struct mg_context *mg;
+    sigset_t set;
+    int sig = 0;
+
+    if (svc_server_start(ctx, &mg) != 0)
+        return 1;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigwait(&set, &sig); /* main() blocked these in every thread before any started */
     cf_log(CF_LOG_INFO, "stopping: draining in-flight requests", "{s:i, s:i}", "signal", sig,
            "drain_seconds", SVC_DRAIN_SECONDS);
-    atomic_store(&ctx->stopping, true);
-    bool drained = drain_and_stop(mg);
-    if (!drained) {
+    if (!svc_server_stop(ctx, mg)) {
         /* handlers still run and use the context: exit without tearing anything down */
         cf_log(CF_LOG_WARN, "requests still running after the drain period; exiting", NULL);
         _exit(1);
     }
-    mg_exit_library();
     cf_log(CF_LOG_INFO, "stopped", NULL);
     return 0;
 }

@@ -716,7 +716,7 @@ json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t 
 void tapi_check_paging_refusals(const struct tapi *f, const char *path)
 {
     static const char *const limits[] = { "0", "1001", "-1", "abc", "1.5", "10x" };
-    static const char *const pages[] = { "not-a-page", "%ff%fe", "AAAAAAAAAAAAAAAA" };
+    static const char *const pages[] = { "not-a-page", "AAAAAAAAAAAAAAAA" };
     struct t_resp r;
 
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
@@ -729,6 +729,10 @@ void tapi_check_paging_refusals(const struct tapi *f, const char *path)
         tapi_check_error(&r, 400, "invalid_page");
         t_resp_free(&r);
     }
+    /* a query that does not decode to UTF-8 is refused before the page is read */
+    tapi_send(f, f->admin, "GET", NULL, &r, "%s?limit=2&page=%%ff%%fe", path);
+    tapi_check_error(&r, 400, "invalid_parameter");
+    t_resp_free(&r);
 }
 
 json_t *tapi_list_all(const struct tapi *f, const char *path, const char *member, int limit)

@@ -226,7 +226,7 @@ struct tapi_pager {
 json_t *tapi_page_all(const struct tapi *f, const struct tapi_pager *pg, size_t *pages_out);
 
 /* Asserts that the list at path refuses bad limits (400 invalid_parameter) and bad page
- * tokens (400 invalid_page), as the admin. */
+ * tokens (400 invalid_page; invalid_parameter for one that is not UTF-8), as the admin. */
 void tapi_check_paging_refusals(const struct tapi *f, const char *path);
 
 /* tapi_page_all() as the admin, following next_page; member is "credentials" or "services". */

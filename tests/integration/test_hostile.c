@@ -755,6 +755,44 @@ static void test_pipelined_and_half_closed_connections_are_served_in_order(void 
     assert_true(t_cofferd_alive(&f->d));
 }
 
+/* civetweb's own status line repeats the request's HTTP version, which in a request it could
+ * not parse points anywhere into the connection's buffer: found by fuzz_http, it once sent an
+ * earlier request's Authorization header back in the status line. Every answer's status line
+ * is now cofferd's own. */
+static void test_a_refusal_never_echoes_the_request_in_its_status_line(void **state)
+{
+    struct tapi *f = *state;
+    struct cf_buf problems = { 0 };
+    static const char *const bad[] = {
+        "POST /v1/credentials HTTP\xd7\xce.1\r\nHost: a\r\n\r\n",
+        "GET /healthcheck HTTPX1.1\r\nHost: a\r\n\r\n",
+        "GET /healthcheck HTTP/9.9\r\nHost: a\r\n\r\n",
+        "GET /healthcheck HTTP/1.1 trailing\r\nHost: a\r\n\r\n",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *req =
+            tapi_printf("GET /v1/user/email HTTP/1.1\r\nHost: a\r\n%s\r\n\r\n%s", f->admin, bad[i]);
+        struct t_raw r;
+        struct t_raw_resp second;
+        t_raw_exchange(f->d.port, req, strlen(req), true, 10000, &r);
+        free(req);
+        if (!t_raw_response(&r, 1, &second)) {
+            tapi_collect(&problems, bad[i], tapi_printf("no second answer: %s", r.bytes.data));
+        } else if (strncmp(second.headers, "HTTP/1.1 400 ", 13) != 0 ||
+                   memmem(second.headers, second.headers_len, f->admin_token,
+                          strlen(f->admin_token)) != NULL ||
+                   memmem(second.headers, second.headers_len, "Authorization", 13) != NULL) {
+            tapi_collect(
+                &problems, bad[i],
+                tapi_printf("the refusal's head: %.*s", (int)second.headers_len, second.headers));
+        }
+        t_raw_free(&r);
+    }
+    tapi_collect_end(&problems);
+    assert_true(t_cofferd_alive(&f->d));
+}
+
 /* A request whose head never ends gets its 400 when the header timeout passes. */
 static void test_a_request_that_stops_halfway_gets_400_at_the_timeout(void **state)
 {
@@ -849,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_hostile_json_bodies_change_nothing),
         cmocka_unit_test(test_bad_credentials_in_every_header_get_401_json),
         cmocka_unit_test(test_pipelined_and_half_closed_connections_are_served_in_order),
+        cmocka_unit_test(test_a_refusal_never_echoes_the_request_in_its_status_line),
         cmocka_unit_test(test_a_request_that_stops_halfway_gets_400_at_the_timeout),
         cmocka_unit_test(test_a_valid_chunked_body_is_accepted),
         cmocka_unit_test(test_a_body_limit_of_1_mib_still_reads_bodies),
