@@ -67,9 +67,15 @@ free_port() {
   die "no free port found"
 }
 
+# as_postgres CMD...: runs CMD as the postgres user from /, so that a working directory it
+# cannot enter (a clone under /root) is not in its way.
+as_postgres() {
+  (cd / && runuser -u postgres -- "$@")
+}
+
 # postgres_can_reach DIR: true if the postgres user can enter DIR (every parent traversable).
 postgres_can_reach() {
-  runuser -u postgres -- test -x "$1" 2>/dev/null
+  as_postgres test -x "$1" 2>/dev/null
 }
 
 # check_traversable DIR: PostgreSQL runs as postgres and must reach DIR through its parents.
@@ -116,12 +122,12 @@ pg_init() {
   else
     args+=(--auth-local=peer --auth-host=scram-sha-256)
   fi
-  runuser -u postgres -- "$PG_BIN/initdb" "${args[@]}" >/dev/null || die "initdb failed in $dir"
+  as_postgres "$PG_BIN/initdb" "${args[@]}" >/dev/null || die "initdb failed in $dir"
 }
 
 # pg_running DIR: true if the cluster in DIR is up.
 pg_running() {
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1
+  as_postgres "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1
 }
 
 # pg_start DIR PORT SOCKDIR LOG: starts the cluster unless it is running.
@@ -132,7 +138,7 @@ pg_start() {
   chown postgres:postgres "$sock"
   touch "$log"
   chown postgres:postgres "$log"
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
     -o "-p $port -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
     { tail -20 "$log" >&2; die "PostgreSQL did not start (port $port); log: $log"; }
 }
@@ -140,14 +146,14 @@ pg_start() {
 # pg_stop DIR [MODE]: stops the cluster if it is running.
 pg_stop() {
   pg_running "$1" || return 0
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w -t 60 stop >/dev/null || true
+  as_postgres "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w -t 60 stop >/dev/null || true
 }
 
 # psql_super PORT SOCKDIR SQL...: runs SQL as the postgres superuser over the socket.
 psql_super() {
   local port=$1 sock=$2
   shift 2
-  runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres "$@"
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres "$@"
 }
 
 # find_moto: prints the path of moto_server, or fails with a clear message.

@@ -95,7 +95,7 @@ other=$(COFFER_ROOT=$WORK/private/other pg_home "$WORK/open/clone/var") # reacha
 port=$(free_port)
 (pg_start "$home/pg" "$port" "$home/pg-socket" "$home/pg.log") >>"$WORK/3.out" 2>&1 ||
   { cat "$WORK/3.out" >&2; fail "PostgreSQL did not start in $home"; }
-answer=$(runuser -u postgres -- psql -X -At -h 127.0.0.1 -p "$port" -d postgres -c 'SELECT 1')
+answer=$(as_postgres psql -X -At -h 127.0.0.1 -p "$port" -d postgres -c 'SELECT 1')
 [ "$answer" = 1 ] || fail "the cluster in $home does not answer"
 pg_stop "$home/pg" fast
 ok "a clone under a mode-700 folder runs its cluster in $home"
