@@ -8,7 +8,8 @@
  * The KMS side comes from the same settings as cofferd's (COFFER_KMS_BACKEND,
  * COFFER_LOCAL_KEY_FILE, AWS_*): the token is encrypted under COFFER_AUTH_KEY (user tokens
  * under COFFER_USER_AUTH_KEY) for COFFER_AUTH_CONTEXT, the server's name. COFFER_URL (or
- * --url) names the server, default http://<COFFER_LISTEN>.
+ * --url) names the server, default http://<COFFER_LISTEN>. An https server's certificate is
+ * always verified, against COFFER_CACERT when it is set.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,12 @@ static int get_service(const struct opts *o, const char *username, const char *t
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_out);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, stdout);
+    /* the server's certificate is always verified; COFFER_CACERT names the CA to verify it by
+     * (a self-signed cofferd's own certificate, say) instead of the system's */
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): one thread, and nothing here calls setenv
+    const char *ca = getenv("COFFER_CACERT");
+    if (ca != NULL && *ca != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     if (curl_easy_perform(h) != CURLE_OK) {
         (void)fprintf(stderr, "coffer: no answer from %s\n", o->url);
         goto out;

@@ -86,9 +86,12 @@ static const struct setting settings[] = {
     { "COFFER_KMSAUTH_MAX_LIFETIME", "--kmsauth-max-lifetime", INT(kmsauth_max_lifetime), "60", 1,
       1440, NULL, "longest kmsauth token lifetime accepted, minutes" },
     { "COFFER_TLS_CERT", "--tls-cert", STR(tls_cert), NULL, 0, 0, NULL,
-      "PEM certificate chain for HTTPS (with COFFER_TLS_KEY)" },
+      "PEM certificate, then its chain, for HTTPS (with COFFER_TLS_KEY; re-read on SIGHUP)" },
     { "COFFER_TLS_KEY", "--tls-key", STR(tls_key), NULL, 0, 0, NULL,
-      "PEM private key for HTTPS (with COFFER_TLS_CERT)" },
+      "PEM private key for HTTPS, not readable by others (with COFFER_TLS_CERT; re-read on "
+      "SIGHUP)" },
+    { "COFFER_TLS_CLIENT_CA", "--tls-client-ca", STR(tls_client_ca), NULL, 0, 0, NULL,
+      "PEM CA certificates: every client must present a certificate they sign (mutual TLS)" },
     { "COFFER_LOG_LEVEL", "--log-level", CHOICE(log_level), "info", 0, 0, levels,
       "lowest level logged: debug, info, warn or error (JSON lines on stderr)" },
     { "COFFER_DATAKEY_CACHE_SIZE", "--datakey-cache-size", INT(datakey_cache_size), "10000", 0,
@@ -268,6 +271,8 @@ int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
 
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         msg = "COFFER_TLS_CERT and COFFER_TLS_KEY go together: set both or neither";
+    } else if (cfg->tls_client_ca != NULL && cfg->tls_cert == NULL) {
+        msg = "COFFER_TLS_CLIENT_CA needs HTTPS: set COFFER_TLS_CERT and COFFER_TLS_KEY too";
     } else if ((cfg->auth_key != NULL || cfg->user_auth_key != NULL) && cfg->auth_context == NULL) {
         msg = "COFFER_AUTH_CONTEXT is required when COFFER_AUTH_KEY or COFFER_USER_AUTH_KEY is set";
     } else if (strcmp(cfg->kms_backend, "local") == 0 && cfg->local_key_file == NULL) {

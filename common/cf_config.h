@@ -32,8 +32,9 @@ struct cf_config {
     char *user_auth_key;  /* comma-separated, NULL = user kmsauth off */
     char *auth_context;
     int64_t kmsauth_max_lifetime; /* minutes */
-    char *tls_cert;
-    char *tls_key;
+    char *tls_cert;               /* PEM: the certificate, then its chain; NULL = plain HTTP */
+    char *tls_key;                /* PEM private key */
+    char *tls_client_ca; /* PEM CA certificates that sign client certificates; NULL = none asked */
     char *log_level;
     int64_t datakey_cache_size;
     int64_t datakey_cache_ttl; /* seconds */

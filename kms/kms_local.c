@@ -24,6 +24,7 @@
 #include "cf_aead.h"
 #include "cf_codec.h"
 #include "cf_crypto.h"
+#include "cf_file.h"
 #include "cf_json.h"
 #include "cf_log.h"
 #include "cf_mem.h"
@@ -122,42 +123,6 @@ static int key_arn(const struct local_key *k, char *out, size_t cap)
 }
 
 /* Reads the whole key file into a secret buffer, refusing one that others may read. */
-static int read_key_file(const char *path, struct cf_secret *out, char *err, size_t errcap)
-{
-    struct stat st;
-    ssize_t n;
-    size_t used = 0;
-    int r;
-
-    *out = (struct cf_secret){ 0 };
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return local_fail(err, errcap, "cannot open the key file %s (errno %d)", path, errno);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return local_fail(err, errcap, "the key file %s is not a regular file", path);
-    }
-    if ((st.st_mode & 077) != 0) {
-        close(fd);
-        return local_fail(err, errcap,
-                          "the key file %s may be read by group or others (mode %03o): chmod 600",
-                          path, (unsigned)(st.st_mode & 0777));
-    }
-    if (st.st_size <= 0 || st.st_size > (off_t)LOCAL_FILE_MAX) {
-        close(fd);
-        return local_fail(err, errcap, "the key file %s is empty or too large", path);
-    }
-    if ((r = cf_secret_alloc(out, (size_t)st.st_size)) != 0) { /* size checked above */
-        close(fd);
-        return r;
-    }
-    while (used < out->len && (n = read(fd, out->data + used, out->len - used)) > 0)
-        used += (size_t)n; /* n > 0 */
-    close(fd);
-    out->len = used;
-    return 0;
-}
-
 static int parse_aliases(const json_t *arr, struct local_key *k)
 {
     size_t i;
@@ -240,7 +205,8 @@ int kms_local_open(const char *path, struct kms_local **out, char *err, size_t e
     *out = NULL;
     if (path == NULL || *path == '\0')
         return local_fail(err, errcap, "COFFER_LOCAL_KEY_FILE is not set");
-    if ((r = read_key_file(path, &text, err, errcap)) != 0)
+    if ((r = cf_file_read_secret(path, LOCAL_FILE_MAX, 077, "the key file", &text, err, errcap)) !=
+        0)
         return r;
     struct kms_local *kl = cf_xcalloc(1, sizeof(*kl));
     root = cf_json_parse(text.data, text.len, JSON_REJECT_DUPLICATES, NULL);

@@ -7,9 +7,14 @@ COFFER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BIN=/usr/lib/postgresql/15/bin
 
 # Debian packages: building, running, testing.
-BUILD_PACKAGES="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libpq-dev
-  libjansson-dev libcivetweb-dev"
-RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates"
+BUILD_PACKAGES="build-essential dpkg-dev patch cmake pkg-config libssl-dev libcurl4-openssl-dev
+  libpq-dev libjansson-dev"
+RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates openssl"
+
+# civetweb is built from Debian's own source package (ensure_civetweb_source): Debian's binary
+# loads OpenSSL 1.1 by symbol name and cannot start TLS with OpenSSL 3.
+CIVETWEB_VERSION=1.15
+CIVETWEB_DIR=$COFFER_ROOT/build/src/civetweb
 TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev"
 
 say() { printf '%s\n' "$*" >&2; }
@@ -33,13 +38,71 @@ ensure_packages() {
     die "apt-get install failed for: ${missing[*]}"
 }
 
+# ensure_deb_src: makes Debian's source packages reachable: a deb-src entry with the URIs,
+# suites, components and keyring of the machine's own Debian entry, once.
+ensure_deb_src() {
+  local own=/etc/apt/sources.list.d/coffer-deb-src.sources
+  if grep -qsE '^[[:space:]]*Types:.*deb-src' /etc/apt/sources.list.d/*.sources ||
+    grep -qsE '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list; then
+    return 0
+  fi
+  local base=/etc/apt/sources.list.d/debian.sources
+  [ -f "$base" ] || die "no $base to take the Debian mirror from: add a deb-src entry for bookworm yourself"
+  say "adding $own (Debian source packages, from $base)"
+  sed -e 's/^Types:.*/Types: deb-src/' "$base" >"$own.tmp" && mv "$own.tmp" "$own"
+  apt-get update -qq || die "apt-get update failed after adding $own"
+}
+
+# civetweb_stamp: the version and patches the unpacked source must have.
+civetweb_stamp() {
+  printf '%s %s\n' "$CIVETWEB_VERSION" \
+    "$(cat "$COFFER_ROOT"/scripts/civetweb/*.patch | sha256sum | cut -c1-16)"
+}
+
+# ensure_civetweb_source: unpacks Debian's civetweb $CIVETWEB_VERSION source (with Debian's
+# patches, then coffer's own from scripts/civetweb/) into $CIVETWEB_DIR, again whenever those
+# patches change; the build compiles it with the OpenSSL 3 API, linked directly. A partial
+# unpack is never taken for a finished one: the stamp is written last.
+ensure_civetweb_source() {
+  local want
+  want=$(civetweb_stamp)
+  [ "$(cat "$CIVETWEB_DIR/.coffer-stamp" 2>/dev/null)" = "$want" ] && return 0
+  ensure_deb_src
+  local tmp
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-civetweb.XXXXXX") || die "mktemp failed"
+  chmod 755 "$tmp"
+  say "fetching Debian's civetweb source package..."
+  (cd "$tmp" && apt-get source -qq civetweb >"$tmp/apt.log" 2>&1) ||
+    { tail -5 "$tmp/apt.log" >&2; rm -rf "$tmp"; die "apt-get source civetweb failed"; }
+  local src
+  src=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d -name 'civetweb-*' | head -1)
+  [ -n "$src" ] && [ -f "$src/src/civetweb.c" ] ||
+    { rm -rf "$tmp"; die "the civetweb source package has no src/civetweb.c"; }
+  local version p
+  version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version 2>/dev/null)
+  case $version in
+    "$CIVETWEB_VERSION"*) ;;
+    *) rm -rf "$tmp"; die "Debian's civetweb is $version; coffer is written against $CIVETWEB_VERSION" ;;
+  esac
+  for p in "$COFFER_ROOT"/scripts/civetweb/*.patch; do
+    patch -s -p1 -d "$src" <"$p" || { rm -rf "$tmp"; die "$(basename "$p") does not apply to civetweb $version"; }
+  done
+  rm -rf "$CIVETWEB_DIR"
+  mkdir -p "$(dirname "$CIVETWEB_DIR")"
+  mv "$src" "$CIVETWEB_DIR"
+  printf '%s\n' "$want" >"$CIVETWEB_DIR/.coffer-stamp"
+  rm -rf "$tmp"
+  say "civetweb $version source, with coffer's patches, in $CIVETWEB_DIR"
+}
+
 # build TYPE DIR [TARGET [CMAKE_ARGS...]]: configures and builds coffer, or only TARGET. The
 # configure step runs every time: it takes a second when nothing changed, and a configure that
 # failed before (CMake leaves a CMakeCache.txt even then) is simply tried again once the cause
 # is fixed. The Fuzz type is built with clang (libFuzzer).
 build() {
   local type=$1 dir=$2 target=${3:-all}
-  local args=(-DCMAKE_BUILD_TYPE="$type" "${@:4}")
+  local args=(-DCMAKE_BUILD_TYPE="$type" -DCOFFER_CIVETWEB_SOURCE="$CIVETWEB_DIR" "${@:4}")
+  ensure_civetweb_source
   [ "$type" = Fuzz ] && args+=(-DCMAKE_C_COMPILER=clang)
   mkdir -p "$dir"
   cmake -S "$COFFER_ROOT" -B "$dir" "${args[@]}" >"$dir.configure.log" 2>&1 || {

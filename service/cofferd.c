@@ -67,6 +67,7 @@ static void block_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* serve: re-read the TLS certificate */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
 }
@@ -79,14 +80,6 @@ static int cmd_serve(const struct cf_config *cfg)
 
     if (cf_config_check_serve(cfg, err, sizeof(err)) != 0) {
         (void)fprintf(stderr, "cofferd: %s\n", err);
-        return 2;
-    }
-    if (cfg->tls_cert != NULL) {
-        /* Debian's civetweb loads OpenSSL 1.1 by symbol name and cannot start TLS with
-         * OpenSSL 3; serving plain HTTP instead would be a silent downgrade. */
-        (void)fputs("cofferd: HTTPS (COFFER_TLS_CERT, COFFER_TLS_KEY) is not available in this "
-                    "build yet: terminate TLS in a proxy in front of cofferd, or unset them\n",
-                    stderr);
         return 2;
     }
     if ((rc = svc_ctx_open(cfg, &ctx)) == 0)

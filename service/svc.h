@@ -37,6 +37,7 @@
 #define SVC_DRAIN_SECONDS     10  /* in-flight requests may finish for this long at a stop */
 
 struct svc_listener;
+struct svc_tls;
 
 /* Read-only after start-up; handlers receive it through the request. */
 struct svc_ctx {
@@ -48,6 +49,7 @@ struct svc_ctx {
     const char *master_key;        /* for GenerateDataKey */
     struct audit_writer *audit;    /* group commit of access-log rows */
     struct svc_listener *listener; /* the change listener (svc_listen.c) */
+    struct svc_tls *tls;           /* NULL: plain HTTP */
     atomic_bool stopping;
 };
 

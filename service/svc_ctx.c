@@ -1,7 +1,8 @@
 /*
  * svc_ctx.c - opening and closing what cofferd serves with: the KMS client and the data-key
- * cache, the database pool and the schema check, authentication, the access-log writer and
- * the change listener. `cofferd serve` and the HTTP fuzz target open the same context.
+ * cache, the database pool and the schema check, authentication, the access-log writer, the
+ * change listener, and the TLS certificate. `cofferd serve` and the HTTP fuzz target open the same
+ * context.
  */
 #include "svc_ctx.h"
 
@@ -9,6 +10,7 @@
 
 #include "cf_log.h"
 #include "db_migrate.h"
+#include "svc_tls.h"
 
 /* The KMS client and the data-key cache; exit status 2 when the configuration cannot work. */
 static int open_kms(const struct cf_config *cfg, struct svc_ctx *ctx)
@@ -50,9 +52,14 @@ static int check_database(const struct cf_config *cfg, struct svc_ctx *ctx)
 
 int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
 {
+    char err[512];
     int rc;
 
     *ctx = (struct svc_ctx){ .cfg = cfg };
+    if (cfg->tls_cert != NULL && svc_tls_new(cfg, &ctx->tls, err, sizeof(err)) != 0) {
+        (void)fprintf(stderr, "cofferd: %s\n", err);
+        return 2;
+    }
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
@@ -83,5 +90,6 @@ void svc_ctx_close(struct svc_ctx *ctx)
     db_pool_close(ctx->pool);
     kms_dkcache_free(ctx->dkcache);
     kms_client_free(ctx->kms);
+    svc_tls_free(ctx->tls);
     *ctx = (struct svc_ctx){ 0 };
 }

@@ -8,7 +8,8 @@
 #include "svc.h"
 #include "svc_listen.h"
 
-/* Opens the KMS client and data-key cache, the pool (checking that the schema is current),
+/* Opens the TLS certificate and key (when COFFER_TLS_CERT is set), the KMS client and data-key
+ * cache, the pool (checking that the schema is current),
  * authentication (auth keys resolved if KMS answers), the access-log writer and the change
  * listener into ctx (reset first). Returns 0, or the process exit status: 2 when the
  * configuration cannot work, 1 on a runtime failure. Close with svc_ctx_close() either way. */

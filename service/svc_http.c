@@ -112,6 +112,8 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     add_header(&b, "Referrer-Policy", "no-referrer");
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
         add_header(&b, "Cache-Control", "no-store");
+    if (req->ctx != NULL && req->ctx->tls != NULL)
+        add_header(&b, "Strict-Transport-Security", "max-age=31536000");
     if (status == 401)
         add_header(&b, "WWW-Authenticate", "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
     if (extra_name != NULL)

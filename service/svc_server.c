@@ -18,6 +18,7 @@
 #include "svc.h"
 #include "svc_api.h"
 #include "svc_metrics.h"
+#include "svc_tls.h"
 
 static void req_free(struct svc_req *req)
 {
@@ -228,8 +229,9 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1; /* do not also print it */
 }
 
-/* civetweb's listening_ports: "127.0.0.1:8080" as is, ":8080" as "8080" (all interfaces). */
-static int listen_option(const char *listen, char *out, size_t cap)
+/* civetweb's listening_ports: "127.0.0.1:8080" as is, ":8080" as "8080" (all interfaces),
+ * with civetweb's "s" after the port for HTTPS. */
+static int listen_option(const char *listen, bool tls, char *out, size_t cap)
 {
     char host[256];
     int port;
@@ -237,8 +239,15 @@ static int listen_option(const char *listen, char *out, size_t cap)
     if (cf_config_listen_parts(listen, host, sizeof(host), &port) != 0)
         return CF_ECONFIG;
     if (host[0] == '\0')
-        return cf_fmt(out, cap, "%d", port);
-    return cf_fmt(out, cap, "%s:%d", host, port);
+        return cf_fmt(out, cap, "%d%s", port, tls ? "s" : "");
+    return cf_fmt(out, cap, "%s:%d%s", host, port, tls ? "s" : "");
+}
+
+/* civetweb's init_ssl: cofferd sets up the SSL_CTX itself (svc_tls.c). */
+static int on_init_ssl(void *ssl_ctx, void *user_data)
+{
+    struct svc_ctx *ctx = user_data;
+    return svc_tls_init_ctx(ctx->tls, ssl_ctx);
 }
 
 struct drain {
@@ -308,10 +317,11 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
     char listen[300], threads[24], timeout[24], keepalive[24], maxreq[24];
     struct mg_callbacks cb = { .begin_request = on_request,
                                .http_error = on_http_error,
-                               .log_message = on_log_message };
+                               .log_message = on_log_message,
+                               .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL };
 
     *mg_out = NULL;
-    if (listen_option(cfg->listen, listen, sizeof(listen)) != 0 ||
+    if (listen_option(cfg->listen, ctx->tls != NULL, listen, sizeof(listen)) != 0 ||
         cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
         cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
         cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
@@ -334,7 +344,7 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
                            "tcp_nodelay",
                            "1",
                            NULL };
-    mg_init_library(0);
+    mg_init_library(ctx->tls != NULL ? MG_FEATURES_TLS : 0);
     struct mg_context *mg = mg_start(&cb, ctx, opts);
     if (mg == NULL) {
         cf_log(CF_LOG_ERROR, "cannot start the HTTP server (address in use?)", "{s:s}", "listen",
@@ -367,7 +377,16 @@ int svc_serve(struct svc_ctx *ctx)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig); /* main() blocked these in every thread before any started */
+    sigaddset(&set, SIGHUP);
+    /* main() blocked these in every thread before any started */
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        if (ctx->tls == NULL) {
+            cf_log(CF_LOG_INFO, "SIGHUP: nothing to reload without TLS", NULL);
+        } else {
+            int rr = svc_tls_reload(ctx->tls); /* logged either way; a failure keeps the old */
+            (void)rr;
+        }
+    }
     cf_log(CF_LOG_INFO, "stopping: draining in-flight requests", "{s:i, s:i}", "signal", sig,
            "drain_seconds", SVC_DRAIN_SECONDS);
     if (!svc_server_stop(ctx, mg)) {

@@ -330,6 +330,8 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
+static bool port_accepts(int port);
+
 static bool cofferd_up(void *arg)
 {
     struct t_cofferd *d = arg;
@@ -340,6 +342,8 @@ static bool cofferd_up(void *arg)
         d->pid = -1;
         return true; /* died: stop polling, the caller checks pid */
     }
+    if (d->tls)
+        return port_accepts(d->port); /* it listens once everything else is open */
     CURL *h = curl_easy_init();
     snprintf(url, sizeof(url), "%s/healthcheck", d->base_url);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -409,7 +413,10 @@ void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env
 
     *d = (struct t_cofferd){ 0 };
     d->port = t_free_port();
-    snprintf(d->base_url, sizeof(d->base_url), "http://127.0.0.1:%d", d->port);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        d->tls = d->tls || strncmp(env[i], "COFFER_TLS_CERT=", 16) == 0;
+    snprintf(d->base_url, sizeof(d->base_url), "%s://127.0.0.1:%d", d->tls ? "https" : "http",
+             d->port);
     snprintf(d->log_path, sizeof(d->log_path), "%s/cofferd-%d.log", work ? work : "/tmp", d->port);
     t_env("COFFER_TEST_COFFERD");
     t_key_file(d->key_file, sizeof(d->key_file));

@@ -79,11 +79,14 @@ struct t_cofferd {
     char base_url[64];
     char log_path[256];
     char key_file[256]; /* the local KMS key file it was given by default */
+    bool tls;           /* env set COFFER_TLS_CERT: base_url is https, and readiness is the
+                           port accepting (a client certificate may be required) */
 };
 
 /* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
- * on a free port, and waits until /healthcheck answers. It gets a fresh local KMS key file
- * unless env sets COFFER_LOCAL_KEY_FILE (two nodes of one service share one). */
+ * on a free port, and waits until /healthcheck answers (with TLS: until the port accepts). It gets
+ * a fresh local KMS key file unless env sets COFFER_LOCAL_KEY_FILE (two nodes of one service share
+ * one). */
 void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
 
 /* Sends SIGTERM and waits; returns the exit status (-1 if it had to be killed). */

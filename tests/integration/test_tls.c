@@ -1,0 +1,580 @@
+/*
+ * test_tls.c - HTTPS in cofferd itself (issue 12): a service fetches its bundle over TLS 1.3
+ * with its kmsauth token, TLS 1.1 and weak TLS 1.2 ciphers are refused, plain HTTP on the TLS
+ * port gets no answer, SIGHUP swaps the certificate for new connections while an open one goes
+ * on, mutual TLS refuses a missing or foreign client certificate, and bad TLS settings stop
+ * cofferd at start. Certificates are made by the openssl command for each run.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "auth_kmsauth_gen.h"
+#include "cf_codec.h"
+#include "cf_config.h"
+#include "cf_crypto.h"
+#include "cf_time.h"
+#include "kms.h"
+#include "tapi.h"
+#include "traw.h"
+
+#define CONTEXT "coffer-tls-test"
+
+struct fixture {
+    struct tapi api; /* db, tokens and the HTTPS cofferd (api.d) */
+    char dir[300];   /* certificates and keys */
+    char token_hdr[8192];
+    char cred_id[TAPI_ID_LEN];
+};
+
+/* --- certificates ------------------------------------------------------------------------ */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sh(const char *fmt, ...)
+{
+    va_list ap;
+    char cmd[4096];
+    struct cf_buf out = { 0 };
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    int rc = t_run_output(argv, NULL, &out);
+    if (rc != 0)
+        fail_msg("`%s` exited %d: %s", cmd, rc, out.data != NULL ? out.data : "");
+    cf_buf_free(&out);
+}
+
+/* A self-signed server certificate for 127.0.0.1 and localhost: dir/name.pem and .key. */
+static void server_cert(const struct fixture *f, const char *name)
+{
+    sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+       "-keyout %s.key -out %s.pem -days 2 -subj /CN=%s "
+       "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>&1 && chmod 600 %s.key",
+       f->dir, name, name, name, name);
+}
+
+/* A CA, and a client certificate it signs: dir/ca.pem, dir/client.pem and client.key; and a
+ * client certificate nobody trusted signs itself: dir/rogue.pem and rogue.key. */
+static void client_certs(const struct fixture *f)
+{
+    sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+       "-keyout ca.key -out ca.pem -days 2 -subj /CN=coffer-test-ca 2>&1 && "
+       "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key "
+       "-out client.csr -subj /CN=web 2>&1 && "
+       "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+       "-out client.pem -days 2 2>&1 && "
+       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+       "-keyout rogue.key -out rogue.pem -days 2 -subj /CN=web 2>&1",
+       f->dir);
+}
+
+static void path_of(const struct fixture *f, const char *file, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", f->dir, file);
+}
+
+/* The hex SHA-256 of a PEM certificate file's DER. */
+static void file_fingerprint(const char *pem, char out[65])
+{
+    FILE *fp = fopen(pem, "r");
+    assert_non_null(fp);
+    X509 *x = PEM_read_X509(fp, NULL, NULL, NULL);
+    fclose(fp);
+    assert_non_null(x);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    assert_int_equal(X509_digest(x, EVP_sha256(), md, &n), 1);
+    assert_int_equal(cf_hex_encode(md, n, out, 65), 0);
+    X509_free(x);
+}
+
+/* --- HTTPS with libcurl ------------------------------------------------------------------ */
+
+struct https_opts {
+    const char *cafile;
+    long sslversion; /* CURL_SSLVERSION_* (with a _MAX_ bound), 0 = default */
+    const char *cert, *key;
+};
+
+struct https_resp {
+    CURLcode rc;
+    long status;
+    struct cf_buf body, headers;
+};
+
+static size_t sink(char *p, size_t size, size_t n, void *userdata)
+{
+    cf_buf_append(userdata, p, size * n);
+    return size * n;
+}
+
+static void https(const char *method, const char *url, const char *const *headers, const char *body,
+                  const struct https_opts *o, struct https_resp *out)
+{
+    struct curl_slist *hl = NULL;
+    CURL *h = curl_easy_init();
+
+    *out = (struct https_resp){ 0 };
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    if (body != NULL)
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_CAINFO, o->cafile);
+    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    if (o->sslversion != 0)
+        curl_easy_setopt(h, CURLOPT_SSLVERSION, o->sslversion);
+    if (o->cert != NULL) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+    }
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->headers);
+    out->rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    cf_buf_append(&out->body, "", 0);
+    cf_buf_append(&out->headers, "", 0);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hl);
+}
+
+static void https_free(struct https_resp *r)
+{
+    cf_buf_free(&r->body);
+    cf_buf_free(&r->headers);
+}
+
+/* --- TLS with OpenSSL directly, for what curl will not offer -------------------------------- */
+
+struct tls_conn {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+/* Handshakes with 127.0.0.1:port offering only [min, max] and ciphers (NULL: defaults), at
+ * security level 0 so that the client may offer what the server must refuse. True if the
+ * handshake succeeded. */
+static bool tls_connect(int port, int min, int max, const char *ciphers, struct tls_conn *c)
+{
+    *c = (struct tls_conn){ .fd = t_raw_connect(port) };
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(c->ctx);
+    SSL_CTX_set_security_level(c->ctx, 0);
+    assert_int_equal(SSL_CTX_set_min_proto_version(c->ctx, min), 1);
+    assert_int_equal(SSL_CTX_set_max_proto_version(c->ctx, max), 1);
+    if (ciphers != NULL)
+        assert_int_equal(SSL_CTX_set_cipher_list(c->ctx, ciphers), 1);
+    c->ssl = SSL_new(c->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    bool ok = SSL_connect(c->ssl) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+static void tls_close(struct tls_conn *c)
+{
+    if (c->ssl != NULL)
+        SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+    close(c->fd);
+    *c = (struct tls_conn){ .fd = -1 };
+}
+
+/* The fingerprint of the certificate the server presented on c. */
+static void peer_fingerprint(const struct tls_conn *c, char out[65])
+{
+    X509 *x = SSL_get1_peer_certificate(c->ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    assert_non_null(x);
+    assert_int_equal(X509_digest(x, EVP_sha256(), md, &n), 1);
+    assert_int_equal(cf_hex_encode(md, n, out, 65), 0);
+    X509_free(x);
+}
+
+/* Sends GET /healthcheck on an open TLS connection (kept alive) and returns the status. */
+static int tls_healthcheck(struct tls_conn *c)
+{
+    static const char req[] = "GET /healthcheck HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char buf[4096];
+    size_t used = 0;
+    int status = 0;
+
+    if (SSL_write(c->ssl, req, (int)sizeof(req) - 1) != (int)sizeof(req) - 1)
+        return 0;
+    while (used < sizeof(buf) - 1) {
+        int n = SSL_read(c->ssl, buf + used, (int)(sizeof(buf) - 1 - used));
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        buf[used] = '\0';
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "\r\nContent-Length:");
+        if (end != NULL && cl != NULL &&
+            used >= (size_t)(end - buf) + 4 + strtoul(cl + 17, NULL, 10))
+            break;
+    }
+    ERR_clear_error();
+    if (used < 12 || sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+        return 0;
+    return status;
+}
+
+/* --- the fixture -------------------------------------------------------------------------- */
+
+static void url(const struct fixture *f, const char *path, char *out, size_t cap)
+{
+    snprintf(out, cap, "https://127.0.0.1:%d%s", f->api.d.port, path);
+}
+
+/* A v2 kmsauth token of service web for this server, as headers. */
+static void make_service_token(struct fixture *f)
+{
+    struct cf_config cfg;
+    char err[512], *token = NULL;
+    char *argv[] = { "test", "--local-key-file", f->api.d.key_file, NULL };
+    char *rest[4];
+    int nrest = 0;
+    struct kms_client *k = NULL;
+
+    assert_int_equal(cf_config_load(&cfg, 3, argv, rest, &nrest, err, sizeof(err)), 0);
+    assert_int_equal(kms_client_new(&cfg, &k, err, sizeof(err)), 0);
+    assert_int_equal(auth_kmsauth_generate(k, "alias/coffer-auth", 2, "service", "web", CONTEXT,
+                                           cf_now_us() / 1000000, 10, &token),
+                     0);
+    snprintf(f->token_hdr, sizeof(f->token_hdr), "X-Auth-Token: %s", token);
+    free(token);
+    kms_client_free(k);
+    cf_config_free(&cfg);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char rnd[17], cert[400], key[400], certenv[420], keyenv[420];
+
+    assert_non_null(f);
+    assert_int_equal(cf_rand_hex(8, rnd, sizeof(rnd)), 0);
+    snprintf(f->dir, sizeof(f->dir), "%s/tls-%s", t_env("COFFER_TEST_WORK"), rnd);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    server_cert(f, "a");
+    server_cert(f, "b");
+    client_certs(f);
+    /* the served pair is a copy, so that a test can replace it */
+    sh("cd '%s' && cp a.pem served.pem && cp a.key served.key", f->dir);
+    path_of(f, "served.pem", cert, sizeof(cert));
+    path_of(f, "served.key", key, sizeof(key));
+    snprintf(certenv, sizeof(certenv), "COFFER_TLS_CERT=%s", cert);
+    snprintf(keyenv, sizeof(keyenv), "COFFER_TLS_KEY=%s", key);
+    char *env[] = { certenv, keyenv, "COFFER_AUTH_KEY=alias/coffer-auth",
+                    "COFFER_AUTH_CONTEXT=" CONTEXT, NULL };
+    t_db_create(&f->api.db, true);
+    t_token_create(&f->api.db, "admin", "admin-1", f->api.admin_token);
+    snprintf(f->api.admin, sizeof(f->api.admin), "Authorization: Bearer %s", f->api.admin_token);
+    t_cofferd_start(&f->api.d, &f->api.db, env);
+    make_service_token(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int rc = t_cofferd_stop(&f->api.d);
+    t_db_drop(&f->api.db);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static const struct https_opts *trust_a(const struct fixture *f)
+{
+    static char ca[400];
+    static struct https_opts o;
+    path_of(f, "a.pem", ca, sizeof(ca));
+    o = (struct https_opts){ .cafile = ca };
+    return &o;
+}
+
+/* --- the tests ---------------------------------------------------------------------------- */
+
+static void test_a_service_fetches_its_bundle_over_tls_1_3(void **state)
+{
+    struct fixture *f = *state;
+    char u[128], body[256];
+    struct https_resp r;
+    const char *admin[] = { f->api.admin, NULL };
+
+    url(f, "/v1/credentials", u, sizeof(u));
+    https("POST", u, admin,
+          "{\"name\":\"tls db\",\"credential_pairs\":{\"password\":\"over-tls-canary\"}}",
+          trust_a(f), &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    const char *id = strstr(r.body.data, "\"id\":\"");
+    assert_non_null(id);
+    snprintf(f->cred_id, sizeof(f->cred_id), "%.32s", id + 6);
+    https_free(&r);
+    url(f, "/v1/services/web", u, sizeof(u));
+    snprintf(body, sizeof(body), "{\"credentials\":[\"%s\"]}", f->cred_id);
+    https("PUT", u, admin, body, trust_a(f), &r);
+    assert_int_equal(r.status, 200);
+    https_free(&r);
+
+    /* curl may use nothing older than TLS 1.3 here: the bundle comes over TLS 1.3 */
+    const char *svc[] = { "X-Auth-From: 2/service/web", f->token_hdr, NULL };
+    struct https_opts o = *trust_a(f);
+    o.sslversion = CURL_SSLVERSION_TLSv1_3;
+    https("GET", u, svc, NULL, &o, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "over-tls-canary"));
+    assert_non_null(strcasestr(r.headers.data, "\r\nStrict-Transport-Security: max-age="));
+    https_free(&r);
+    /* and a client that stops at TLS 1.2 still gets it, over TLS 1.2 */
+    o.sslversion = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+    https("GET", u, svc, NULL, &o, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    https_free(&r);
+    /* a client that offers both gets TLS 1.3 */
+    struct tls_conn c;
+    assert_true(tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_3_VERSION, NULL, &c));
+    assert_int_equal(SSL_version(c.ssl), TLS1_3_VERSION);
+    tls_close(&c);
+}
+
+static void test_old_protocols_and_weak_ciphers_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct tls_conn c;
+
+    assert_false(
+        tls_connect(f->api.d.port, TLS1_1_VERSION, TLS1_1_VERSION, "DEFAULT@SECLEVEL=0", &c));
+    tls_close(&c);
+    assert_false(tls_connect(f->api.d.port, TLS1_VERSION, TLS1_VERSION, "DEFAULT@SECLEVEL=0", &c));
+    tls_close(&c);
+    /* TLS 1.2 without forward secrecy, or with CBC: refused */
+    assert_false(
+        tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-GCM-SHA256", &c));
+    tls_close(&c);
+    assert_false(tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_2_VERSION,
+                             "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA", &c));
+    tls_close(&c);
+    /* the same client with a modern suite gets in: the refusals were the server's */
+    assert_true(tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_2_VERSION,
+                            "ECDHE-ECDSA-AES128-GCM-SHA256", &c));
+    assert_int_equal(tls_healthcheck(&c), 200);
+    tls_close(&c);
+}
+
+static void test_plain_http_on_the_tls_port_gets_no_answer(void **state)
+{
+    struct fixture *f = *state;
+    struct t_raw r;
+
+    t_raw_send_str(f->api.d.port, "GET /healthcheck HTTP/1.1\r\nHost: a\r\n\r\n", &r);
+    assert_null(strstr(r.bytes.data != NULL ? r.bytes.data : "", " 200 "));
+    assert_false(r.timed_out); /* refused and closed, not left hanging */
+    t_raw_free(&r);
+    t_raw_send_str(f->api.d.port, "GET /v1/services/web HTTP/1.1\r\nHost: a\r\n\r\n", &r);
+    assert_null(strstr(r.bytes.data != NULL ? r.bytes.data : "", "over-tls-canary"));
+    t_raw_free(&r);
+    /* and the server still serves TLS */
+    struct tls_conn c;
+    assert_true(tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_3_VERSION, NULL, &c));
+    assert_int_equal(tls_healthcheck(&c), 200);
+    tls_close(&c);
+}
+
+struct swap_wait {
+    int port;
+    const char *want;
+};
+
+static bool new_connection_sees(void *arg)
+{
+    const struct swap_wait *w = arg;
+    struct tls_conn c;
+    char fp[65] = "";
+
+    if (tls_connect(w->port, TLS1_2_VERSION, TLS1_3_VERSION, NULL, &c))
+        peer_fingerprint(&c, fp);
+    tls_close(&c);
+    return strcmp(fp, w->want) == 0;
+}
+
+static void test_sighup_swaps_the_certificate_for_new_connections_only(void **state)
+{
+    struct fixture *f = *state;
+    char fa[65], fb[65], got[65], pa[400], pb[400];
+    struct tls_conn old;
+
+    path_of(f, "a.pem", pa, sizeof(pa));
+    path_of(f, "b.pem", pb, sizeof(pb));
+    file_fingerprint(pa, fa);
+    file_fingerprint(pb, fb);
+    assert_true(tls_connect(f->api.d.port, TLS1_2_VERSION, TLS1_3_VERSION, NULL, &old));
+    peer_fingerprint(&old, got);
+    assert_string_equal(got, fa);
+    assert_int_equal(tls_healthcheck(&old), 200);
+
+    /* a broken key first: SIGHUP keeps the pair it has */
+    sh("cd '%s' && cp b.pem served.pem && echo broken > served.key && chmod 600 served.key",
+       f->dir);
+    assert_int_equal(kill(f->api.d.pid, SIGHUP), 0);
+    struct swap_wait still_a = { f->api.d.port, fa };
+    sleep(1);
+    assert_true(new_connection_sees(&still_a));
+
+    sh("cd '%s' && cp b.key served.key", f->dir);
+    assert_int_equal(kill(f->api.d.pid, SIGHUP), 0);
+    struct swap_wait w = { f->api.d.port, fb };
+    assert_true(t_wait_until(new_connection_sees, &w, 10));
+    /* the connection opened before the swap goes on with its own certificate */
+    assert_int_equal(tls_healthcheck(&old), 200);
+    peer_fingerprint(&old, got);
+    assert_string_equal(got, fa);
+    tls_close(&old);
+}
+
+/* A second cofferd that asks every client for a certificate signed by ca.pem. */
+static void test_mutual_tls_refuses_missing_and_foreign_client_certificates(void **state)
+{
+    struct fixture *f = *state;
+    struct t_cofferd d;
+    char cert[400], key[400], ca[400], certenv[430], keyenv[430], caenv[430], u[128];
+    char ccert[400], ckey[400], rcert[400], rkey[400];
+    struct https_resp r;
+
+    path_of(f, "a.pem", cert, sizeof(cert));
+    path_of(f, "a.key", key, sizeof(key));
+    path_of(f, "ca.pem", ca, sizeof(ca));
+    path_of(f, "client.pem", ccert, sizeof(ccert));
+    path_of(f, "client.key", ckey, sizeof(ckey));
+    path_of(f, "rogue.pem", rcert, sizeof(rcert));
+    path_of(f, "rogue.key", rkey, sizeof(rkey));
+    snprintf(certenv, sizeof(certenv), "COFFER_TLS_CERT=%s", cert);
+    snprintf(keyenv, sizeof(keyenv), "COFFER_TLS_KEY=%s", key);
+    snprintf(caenv, sizeof(caenv), "COFFER_TLS_CLIENT_CA=%s", ca);
+    char *env[] = { certenv, keyenv, caenv, NULL };
+    t_cofferd_start(&d, &f->api.db, env);
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/healthcheck", d.port);
+
+    struct https_opts o = { .cafile = cert };
+    https("GET", u, NULL, NULL, &o, &r);
+    assert_int_not_equal(r.rc, CURLE_OK); /* no client certificate */
+    assert_int_not_equal(r.status, 200);
+    https_free(&r);
+    o.cert = rcert;
+    o.key = rkey;
+    https("GET", u, NULL, NULL, &o, &r);
+    assert_int_not_equal(r.rc, CURLE_OK); /* one that ca.pem did not sign */
+    assert_int_not_equal(r.status, 200);
+    https_free(&r);
+    o.cert = ccert;
+    o.key = ckey;
+    https("GET", u, NULL, NULL, &o, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    https_free(&r);
+    assert_int_equal(t_cofferd_stop(&d), 0);
+}
+
+/* cofferd serve with these TLS settings exits 2, naming what is wrong. */
+static void assert_refused(const struct fixture *f, const char *cert, const char *key,
+                           const char *ca, const char *says)
+{
+    char c[420], k[420], a[420], url[T_URL_MAX + 32];
+    struct cf_buf out = { 0 };
+    char *env[6];
+    size_t n = 0;
+
+    snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", f->api.db.app_url);
+    env[n++] = url;
+    if (cert != NULL) {
+        snprintf(c, sizeof(c), "COFFER_TLS_CERT=%s/%s", f->dir, cert);
+        env[n++] = c;
+    }
+    if (key != NULL) {
+        snprintf(k, sizeof(k), "COFFER_TLS_KEY=%s/%s", f->dir, key);
+        env[n++] = k;
+    }
+    if (ca != NULL) {
+        snprintf(a, sizeof(a), "COFFER_TLS_CLIENT_CA=%s/%s", f->dir, ca);
+        env[n++] = a;
+    }
+    env[n] = NULL;
+    char *argv[] = { (char *)t_env("COFFER_TEST_COFFERD"),
+                     "--local-key-file",
+                     (char *)f->api.d.key_file,
+                     "--listen",
+                     "127.0.0.1:1",
+                     "serve",
+                     NULL };
+    int rc = t_run_output(argv, env, &out);
+    cf_buf_append(&out, "", 0);
+    if (rc != 2 || strstr(out.data, says) == NULL)
+        fail_msg("expected exit 2 saying \"%s\", got %d: %s", says, rc, out.data);
+    cf_buf_free(&out);
+}
+
+static void test_bad_tls_settings_stop_cofferd_at_start(void **state)
+{
+    struct fixture *f = *state;
+
+    sh("cd '%s' && cp a.key open.key && chmod 644 open.key && echo nothing > empty.pem", f->dir);
+    assert_refused(f, "a.pem", "b.key", NULL, "does not belong to the certificate");
+    assert_refused(f, "missing.pem", "a.key", NULL, "cannot read the TLS certificate");
+    assert_refused(f, "a.pem", "missing.key", NULL, "cannot open the TLS key");
+    assert_refused(f, "a.pem", "open.key", NULL, "may be read by others");
+    assert_refused(f, "empty.pem", "a.key", NULL, "holds no PEM certificate");
+    assert_refused(f, "a.pem", NULL, NULL, "COFFER_TLS_CERT and COFFER_TLS_KEY go together");
+    assert_refused(f, NULL, NULL, "ca.pem", "COFFER_TLS_CLIENT_CA needs HTTPS");
+    assert_refused(f, "a.pem", "a.key", "empty.pem", "COFFER_TLS_CLIENT_CA");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_service_fetches_its_bundle_over_tls_1_3),
+        cmocka_unit_test(test_old_protocols_and_weak_ciphers_are_refused),
+        cmocka_unit_test(test_plain_http_on_the_tls_port_gets_no_answer),
+        cmocka_unit_test(test_sighup_swaps_the_certificate_for_new_connections_only),
+        cmocka_unit_test(test_mutual_tls_refuses_missing_and_foreign_client_certificates),
+        cmocka_unit_test(test_bad_tls_settings_stop_cofferd_at_start),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
