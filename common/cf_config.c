@@ -57,8 +57,12 @@ static const struct setting settings[] = {
       0, 0, NULL,
       "listen address: host:port, [ipv6]:port or :port (all "
       "interfaces)" },
-    { "COFFER_THREADS", "--threads", INT(threads), "16", 1, 1024, NULL,
-      "HTTP worker threads (each serves one connection at a time)" },
+    { "COFFER_THREADS", "--threads", INT(threads), "128", 1, 1024, NULL,
+      "HTTP worker threads (each serves one connection at a time, from accept to close)" },
+    { "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", INT(max_connections_per_ip),
+      "32", 0, 1024, NULL,
+      "connections one client address may have open at once (0: no cap); more get 503 "
+      "too_many_connections and are closed" },
     { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, CF_SECRET_MAX,
       NULL,
       "largest request body accepted, at most 1 MiB (bodies are held as secrets); larger gets "

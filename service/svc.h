@@ -36,6 +36,7 @@
 #define SVC_AUDIT_ID_MAX      256 /* bytes of a path segment an access-log row keeps */
 #define SVC_DRAIN_SECONDS     10  /* in-flight requests may finish for this long at a stop */
 
+struct svc_admit;
 struct svc_listener;
 struct svc_tls;
 
@@ -50,6 +51,7 @@ struct svc_ctx {
     struct audit_writer *audit;    /* group commit of access-log rows */
     struct svc_listener *listener; /* the change listener (svc_listen.c) */
     struct svc_tls *tls;           /* NULL: plain HTTP */
+    struct svc_admit *admit;       /* connections per client address */
     atomic_bool stopping;
 };
 
@@ -82,6 +84,7 @@ enum svc_code {
     SVC_SERVICE_DISABLED,
     SVC_NOT_FOUND,
     SVC_METHOD_NOT_ALLOWED,
+    SVC_REQUEST_TIMEOUT,
     SVC_NAME_CONFLICT,
     SVC_REVISION_CONFLICT,
     SVC_TOKEN_NAME_CONFLICT,
@@ -97,6 +100,7 @@ enum svc_code {
     SVC_DATABASE_UNAVAILABLE,
     SVC_AUDIT_UNAVAILABLE,
     SVC_NOT_READY,
+    SVC_TOO_MANY_CONNECTIONS,
     SVC_CODE_COUNT /* not a code: how many there are (svc_errors.c checks its table) */
 };
 
@@ -224,7 +228,8 @@ const char *svc_header(const struct svc_req *req, const char *name);
  * non-empty body must be Content-Type: application/json (parameters allowed). Errors are
  * answered by the caller: CF_ETOOBIG -> 413 body_too_large, CF_EINVAL -> 415
  * unsupported_media_type, CF_EIO when the client sent less than its Content-Length, a
- * malformed chunk, or went away. */
+ * malformed chunk, or went away, CF_ETIMEOUT when it did not arrive within the request
+ * timeout (counted from the request's start). */
 CF_MUST_CHECK int svc_read_body(struct svc_req *req, struct cf_secret *body);
 
 /* True if a Content-Length larger than the body limit was announced (checked before routing,

@@ -359,6 +359,8 @@ int svc_body_json(struct svc_req *req, struct svc_result *res, json_t **out)
             return svc_fail(res, SVC_BODY_TOO_LARGE, NULL);
         if (r == CF_EINVAL)
             return svc_fail(res, SVC_UNSUPPORTED_MEDIA_TYPE, NULL);
+        if (r == CF_ETIMEOUT)
+            return svc_fail(res, SVC_REQUEST_TIMEOUT, NULL);
         return svc_fail(res, SVC_INVALID_REQUEST, "the request body could not be read");
     }
     if (body.len == 0) {

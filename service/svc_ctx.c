@@ -10,6 +10,7 @@
 
 #include "cf_log.h"
 #include "db_migrate.h"
+#include "svc_admit.h"
 #include "svc_tls.h"
 
 /* The KMS client and the data-key cache; exit status 2 when the configuration cannot work. */
@@ -60,6 +61,7 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
         (void)fprintf(stderr, "cofferd: %s\n", err);
         return 2;
     }
+    ctx->admit = svc_admit_new((size_t)cfg->threads + 1, cfg->max_connections_per_ip);
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
@@ -91,5 +93,6 @@ void svc_ctx_close(struct svc_ctx *ctx)
     kms_dkcache_free(ctx->dkcache);
     kms_client_free(ctx->kms);
     svc_tls_free(ctx->tls);
+    svc_admit_free(ctx->admit);
     *ctx = (struct svc_ctx){ 0 };
 }

@@ -45,6 +45,8 @@ static const struct code_desc code_descs[] = {
     { SVC_SERVICE_DISABLED, 403, "service_disabled", "the service is disabled" },
     { SVC_NOT_FOUND, 404, "not_found", "not found" },
     { SVC_METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed" },
+    { SVC_REQUEST_TIMEOUT, 408, "request_timeout",
+      "the request body did not arrive within the request timeout" },
     { SVC_NAME_CONFLICT, 409, "name_conflict", "the name is already used" },
     { SVC_REVISION_CONFLICT, 409, "revision_conflict",
       "the resource changed: expected_revision is stale" },
@@ -65,6 +67,8 @@ static const struct code_desc code_descs[] = {
     { SVC_AUDIT_UNAVAILABLE, 503, "audit_unavailable",
       "the access log cannot be written; retry later" },
     { SVC_NOT_READY, 503, "not_ready", "not ready" },
+    { SVC_TOO_MANY_CONNECTIONS, 503, "too_many_connections",
+      "this address has too many connections open: close some, or retry later" },
 };
 
 /* A code added to enum svc_code but not described here stops the build, as -Wswitch would. */

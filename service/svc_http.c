@@ -251,12 +251,21 @@ static int body_grow(struct cf_secret *buf, size_t used, size_t want, size_t cap
     return 0;
 }
 
+/* A body has the request timeout, counted from the request's start, to arrive: one that
+ * trickles in a byte at a time may not hold its worker thread for longer. */
+static bool body_late(const struct svc_req *req)
+{
+    return cf_mono_ms() - req->start_ms > req->ctx->cfg->request_timeout_ms;
+}
+
 /* Reads a body whose length is not announced (chunked) until its end, at most max bytes. */
 static int read_unannounced(struct svc_req *req, size_t max, struct cf_secret *buf, size_t *used)
 {
     int r;
 
     for (;;) {
+        if (body_late(req))
+            return CF_ETIMEOUT;
         if (*used == max) {
             char one; /* the body is at its limit: one more byte makes it too large */
             int n = mg_read(req->conn, &one, 1);
@@ -281,6 +290,8 @@ static int read_announced(struct svc_req *req, size_t len, struct cf_secret *buf
     if ((r = body_grow(buf, 0, len, len)) != 0)
         return r;
     while (*used < len) {
+        if (body_late(req))
+            return CF_ETIMEOUT;
         int n = mg_read(req->conn, buf->data + *used, len - *used);
         if (n <= 0)
             return CF_EIO;  /* the client sent less than its Content-Length, or went away */

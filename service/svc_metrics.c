@@ -11,6 +11,7 @@
 
 #include "cf_str.h"
 #include "kms_cache.h"
+#include "svc_admit.h"
 
 #define MAX_ROUTES 128 /* the route table is smaller; the last slot counts unmatched paths */
 #define NSTATUS    16
@@ -231,10 +232,12 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         "# TYPE coffer_db_pool_connections gauge\n"
         "coffer_db_pool_connections{state=\"idle\"} %zu\n"
         "coffer_db_pool_connections{state=\"busy\"} %zu\n"
-        "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n",
+        "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n"
+        "# TYPE coffer_connections_refused_total counter\n"
+        "coffer_connections_refused_total{reason=\"per_ip_cap\"} %llu\n",
         COFFER_VERSION, (long long)atomic_load_explicit(&in_flight, memory_order_relaxed),
         (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy,
-        (unsigned long long)db_error_count());
+        (unsigned long long)db_error_count(), (unsigned long long)svc_admit_refused(ctx->admit));
 }
 
 static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)

@@ -16,6 +16,7 @@
 #include "cf_str.h"
 #include "cf_time.h"
 #include "svc.h"
+#include "svc_admit.h"
 #include "svc_api.h"
 #include "svc_metrics.h"
 #include "svc_tls.h"
@@ -177,9 +178,39 @@ static int on_request(struct mg_connection *conn)
     return status > 0 && status < 1000 ? status : 500;
 }
 
+/* civetweb's init_connection (coffer's patch: non-zero refuses the connection with 503): the
+ * cap on connections per client address. */
+static char admitted_marker; /* never read or written: its address marks a counted connection */
+
+static int on_init_connection(const struct mg_connection *conn, void **conn_data)
+{
+    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    bool counted = false;
+
+    *conn_data = NULL;
+    if (ctx->admit == NULL || ri == NULL)
+        return 0;
+    if (!svc_admit_enter(ctx->admit, ri->remote_addr, &counted))
+        return 1;
+    if (counted)
+        *conn_data = &admitted_marker;
+    return 0;
+}
+
+static void on_connection_close(const struct mg_connection *conn)
+{
+    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+
+    if (mg_get_user_connection_data(conn) == &admitted_marker && ri != NULL)
+        svc_admit_leave(ctx->admit, ri->remote_addr);
+}
+
 /* The answer to a request civetweb refused. Every such refusal comes from the request's own
  * bytes (a malformed or oversized head, a bad Content-Length, an unknown HTTP version, a
- * head that did not arrive in time), so it is a 4xx whatever civetweb's status was. */
+ * head that did not arrive in time), so it is a 4xx whatever civetweb's status was; but for
+ * the 503 of a connection refused by on_init_connection. */
 static enum svc_code parser_refusal_code(int status)
 {
     switch (status) {
@@ -190,6 +221,8 @@ static enum svc_code parser_refusal_code(int status)
     case 413:
     case 431:
         return SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
+    case 503:
+        return SVC_TOO_MANY_CONNECTIONS; /* the one 503 civetweb sends: on_init_connection's */
     default:
         return SVC_INVALID_REQUEST;
     }
@@ -318,6 +351,8 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
     struct mg_callbacks cb = { .begin_request = on_request,
                                .http_error = on_http_error,
                                .log_message = on_log_message,
+                               .init_connection = on_init_connection,
+                               .connection_close = on_connection_close,
                                .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL };
 
     *mg_out = NULL;

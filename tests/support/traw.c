@@ -35,6 +35,23 @@ int t_raw_connect(int port)
     return fd;
 }
 
+int t_raw_connect_from(int port, const char *from, int rcvbuf)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = 0 };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+        fail_msg("cannot bind a socket to %s (errno %d)", from, errno);
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0)
+        fail_msg("cannot set SO_RCVBUF (errno %d)", errno);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        fail_msg("cannot connect to 127.0.0.1:%d from %s (errno %d)", port, from, errno);
+    return fd;
+}
+
 size_t t_raw_send(int fd, const void *data, size_t len)
 {
     const char *p = data;

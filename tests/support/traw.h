@@ -29,6 +29,10 @@ struct t_raw {
 /* Connects to 127.0.0.1:port; fails the test if it cannot. */
 int t_raw_connect(int port);
 
+/* Connects to 127.0.0.1:port from the loopback address from ("127.0.0.2": another client as
+ * far as the server can tell), with a receive buffer of rcvbuf bytes if rcvbuf > 0. */
+int t_raw_connect_from(int port, const char *from, int rcvbuf);
+
 /* Sends what it can of data[0..len) on fd (a peer that stops reading ends the sending, it is
  * not an error); returns how much was sent. */
 size_t t_raw_send(int fd, const void *data, size_t len);
