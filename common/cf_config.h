@@ -18,10 +18,16 @@ struct cf_config {
     char *database_url;         /* libpq conninfo or URI; may hold a password; NULL = defaults */
     char *migrate_database_url; /* NULL = database_url */
     char *migrations_dir;
-    char *listen;                   /* "host:port", "[v6]:port" or ":port" */
-    int64_t threads;                /* civetweb worker threads */
-    int64_t max_connections_per_ip; /* 0 = no cap */
-    int64_t max_body;               /* request body limit, bytes */
+    char *listen;                    /* "host:port", "[v6]:port" or ":port" */
+    int64_t threads;                 /* civetweb worker threads */
+    int64_t max_connections_per_ip;  /* 0 = no cap */
+    int64_t max_body;                /* request body limit, bytes */
+    int64_t max_request_line;        /* bytes of method, target and version */
+    int64_t max_header_bytes;        /* bytes of all header lines */
+    int64_t max_headers;             /* header lines */
+    int64_t max_pairs;               /* credential pairs per credential */
+    int64_t max_credential_bytes;    /* canonical JSON of a credential's pairs */
+    int64_t max_service_credentials; /* credentials mapped to one service */
     int64_t request_timeout_ms;
     int64_t keep_alive_timeout_ms;
     int64_t db_pool_size;

@@ -26,15 +26,19 @@
 #include "kms.h"
 #include "kms_cache.h"
 
-#define SVC_MAX_SEGMENTS      8
-#define SVC_REQUEST_ID_LEN    32
-#define SVC_URI_MAX           8192  /* request line: longer gets 414 */
-#define SVC_HEADERS_MAX       16384 /* all headers: more gets 431 */
-#define SVC_HEADERS_COUNT_MAX 48    /* header lines: more gets 431 */
-#define SVC_PATH_LOG_MAX      256
-#define SVC_EXTRA_HEADERS     4
-#define SVC_AUDIT_ID_MAX      256 /* bytes of a path segment an access-log row keeps */
-#define SVC_DRAIN_SECONDS     10  /* in-flight requests may finish for this long at a stop */
+#define SVC_MAX_SEGMENTS   8
+#define SVC_REQUEST_ID_LEN 32
+#define SVC_PATH_LOG_MAX   256
+#define SVC_EXTRA_HEADERS  4
+#define SVC_AUDIT_ID_MAX   256 /* bytes of a path segment an access-log row keeps */
+#define SVC_DRAIN_SECONDS  10  /* in-flight requests may finish for this long at a stop */
+
+/* The configurable limits of API.md 5 that validation needs (from COFFER_MAX_*). */
+struct svc_limits {
+    size_t pairs;               /* credential pairs per credential */
+    size_t credential_bytes;    /* canonical JSON of the pairs */
+    size_t service_credentials; /* credentials mapped to one service */
+};
 
 struct svc_admit;
 struct svc_listener;
@@ -52,6 +56,7 @@ struct svc_ctx {
     struct svc_listener *listener; /* the change listener (svc_listen.c) */
     struct svc_tls *tls;           /* NULL: plain HTTP */
     struct svc_admit *admit;       /* connections per client address */
+    struct svc_limits limits;
     atomic_bool stopping;
 };
 

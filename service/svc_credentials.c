@@ -229,7 +229,7 @@ int svc_h_credential_create(struct svc_req *req)
         goto out;
     }
     int64_t ignored; /* a create has no current revision, but the member must be well-formed */
-    if (svc_cred_input_parse(body, true, &res, &in) != 0 ||
+    if (svc_cred_input_parse(body, true, &req->ctx->limits, &res, &in) != 0 ||
         svc_expected_revision(req, body, &res, &ignored) != 0)
         goto out;
     if (svc_new_credential_id(id) != 0) {
@@ -440,7 +440,7 @@ int svc_h_credential_update(struct svc_req *req)
         goto out;
     if (body == NULL)
         body = json_object(); /* nothing given: a new revision equal to the current one */
-    if (svc_cred_input_parse(body, false, &res, &in) != 0 ||
+    if (svc_cred_input_parse(body, false, &req->ctx->limits, &res, &in) != 0 ||
         svc_expected_revision(req, body, &res, &expected) != 0)
         goto out;
     struct update_arg a = { &in, expected };

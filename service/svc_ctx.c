@@ -61,6 +61,10 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
         (void)fprintf(stderr, "cofferd: %s\n", err);
         return 2;
     }
+    ctx->limits =
+        (struct svc_limits){ .pairs = (size_t)cfg->max_pairs,
+                             .credential_bytes = (size_t)cfg->max_credential_bytes,
+                             .service_credentials = (size_t)cfg->max_service_credentials };
     ctx->admit = svc_admit_new((size_t)cfg->threads + 1, cfg->max_connections_per_ip);
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;

@@ -110,6 +110,9 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     add_header(&b, "X-Request-Id", req->request_id);
     add_header(&b, "X-Content-Type-Options", "nosniff");
     add_header(&b, "Referrer-Policy", "no-referrer");
+    /* every answer is data, never a page: nothing in it may run, load or be framed */
+    add_header(&b, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    add_header(&b, "X-Frame-Options", "DENY");
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
         add_header(&b, "Cache-Control", "no-store");
     if (req->ctx != NULL && req->ctx->tls != NULL)

@@ -50,25 +50,26 @@ static size_t len_or_0(const char *s)
 /* Request line and header sizes and the header count (API.md 1.1): checked before anything
  * else. civetweb keeps at most MG_MAX_HEADERS headers and drops the rest without a word, so a
  * request that fills them all may have lost one (a Content-Length, say) and is refused. */
-static int check_sizes(const struct mg_request_info *ri, enum svc_code *code)
+static int check_sizes(const struct cf_config *cfg, const struct mg_request_info *ri,
+                       enum svc_code *code)
 {
     size_t line = len_or_0(ri->request_method) + len_or_0(ri->request_uri) + 12;
     size_t headers = 0;
 
     if (ri->query_string != NULL)
         line += strlen(ri->query_string) + 1;
-    if (line > SVC_URI_MAX) {
+    if (line > (size_t)cfg->max_request_line) { /* >= 256: config */
         *code = SVC_URI_TOO_LONG;
         return CF_ETOOBIG;
     }
-    _Static_assert(SVC_HEADERS_COUNT_MAX < MG_MAX_HEADERS, "a full header table must be refused");
-    if (ri->num_headers > SVC_HEADERS_COUNT_MAX) {
+    /* max_headers <= 63 (config): a full table of MG_MAX_HEADERS is always refused */
+    if (ri->num_headers > cfg->max_headers || ri->num_headers >= MG_MAX_HEADERS) {
         *code = SVC_HEADERS_TOO_LARGE;
         return CF_ETOOBIG;
     }
     for (int i = 0; i < ri->num_headers; i++)
         headers += len_or_0(ri->http_headers[i].name) + len_or_0(ri->http_headers[i].value) + 4;
-    if (headers > SVC_HEADERS_MAX) {
+    if (headers > (size_t)cfg->max_header_bytes) { /* >= 1024: config */
         *code = SVC_HEADERS_TOO_LARGE;
         return CF_ETOOBIG;
     }
@@ -129,7 +130,7 @@ static int dispatch(struct svc_req *req)
 
     const struct mg_request_info *ri = mg_get_request_info(req->conn);
 
-    if (check_sizes(ri, &code) != 0)
+    if (check_sizes(req->ctx->cfg, ri, &code) != 0)
         return svc_reply_error(req, code, NULL, NULL);
     if (!head_is_whole(ri)) {
         return svc_reply_error(req, SVC_INVALID_REQUEST,
@@ -360,7 +361,8 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
         cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
         cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
         cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
-        cf_fmt(maxreq, sizeof(maxreq), "%d", SVC_URI_MAX + SVC_HEADERS_MAX + 1024) != 0)
+        cf_fmt(maxreq, sizeof(maxreq), "%lld",
+               (long long)(cfg->max_request_line + cfg->max_header_bytes + 1024)) != 0)
         return CF_ECONFIG;
     const char *opts[] = { "listening_ports",
                            listen,

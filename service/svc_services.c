@@ -263,8 +263,9 @@ out:
     return svc_finish(req, &res);
 }
 
-/* Checks a mapping: every id exists (unknown_credential), at most 100, no key conflicts. */
-static int check_mapping(struct db_conn *c, struct svc_result *res, json_t *ids)
+/* Checks a mapping: every id exists (unknown_credential), at most max of them, no key
+ * conflicts. */
+static int check_mapping(struct db_conn *c, size_t max, struct svc_result *res, json_t *ids)
 {
     json_t *keys = NULL;
     size_t i;
@@ -283,9 +284,8 @@ static int check_mapping(struct db_conn *c, struct svc_result *res, json_t *ids)
             goto out;
         }
     }
-    if (json_array_size(ids) > SVC_SERVICE_CREDS_MAX) {
-        r = svc_fail(res, SVC_LIMIT_EXCEEDED, "at most %d credentials per service",
-                     SVC_SERVICE_CREDS_MAX);
+    if (json_array_size(ids) > max) {
+        r = svc_fail(res, SVC_LIMIT_EXCEEDED, "at most %zu credentials per service", max);
         goto out;
     }
     json_t *conflicts = svc_service_conflicts(keys);
@@ -348,7 +348,7 @@ static void put_in_tx(struct svc_req *req, struct svc_result *res, struct db_con
     }
     bool enabled = in->has_enabled ? in->enabled
                                    : (cur == NULL || json_is_true(json_object_get(cur, "enabled")));
-    if (check_mapping(c, res, ids) == 0)
+    if (check_mapping(c, req->ctx->limits.service_credentials, res, ids) == 0)
         (void)write_service(req, res, c, cur_rev + 1, enabled, ids);
 out:
     json_decref(ids);
@@ -449,7 +449,7 @@ static void revert_in_tx(struct svc_req *req, struct svc_result *res, struct db_
                json_equal(json_object_get(old, "enabled"), json_object_get(cur, "enabled")) &&
                json_equal(json_object_get(old, "account"), json_object_get(cur, "account"))) {
         (void)svc_fail(res, SVC_NO_CHANGE, NULL);
-    } else if (check_mapping(c, res, ids) == 0) {
+    } else if (check_mapping(c, req->ctx->limits.service_credentials, res, ids) == 0) {
         (void)write_service(req, res, c, cur_rev + 1, enabled, ids);
     }
 out:

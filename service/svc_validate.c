@@ -114,7 +114,8 @@ int svc_pairs_serialise(const json_t *pairs, struct cf_buf *out)
 }
 
 /* Validates credential_pairs into a new object with lowered keys. */
-static int parse_pairs(json_t *v, struct svc_result *res, json_t **out)
+static int parse_pairs(json_t *v, const struct svc_limits *lim, struct svc_result *res,
+                       json_t **out)
 {
     const char *key;
     json_t *val;
@@ -125,8 +126,8 @@ static int parse_pairs(json_t *v, struct svc_result *res, json_t **out)
         return svc_fail(res, SVC_INVALID_CREDENTIAL_PAIRS, NULL);
     if (json_object_size(v) == 0)
         return svc_fail(res, SVC_EMPTY_CREDENTIAL_PAIRS, NULL);
-    if (json_object_size(v) > SVC_PAIRS_MAX)
-        return svc_fail(res, SVC_LIMIT_EXCEEDED, "at most %d credential pairs", SVC_PAIRS_MAX);
+    if (json_object_size(v) > lim->pairs)
+        return svc_fail(res, SVC_LIMIT_EXCEEDED, "at most %zu credential pairs", lim->pairs);
     json_t *pairs = json_object();
     int r = 0;
     json_object_foreach(v, key, val)
@@ -146,8 +147,10 @@ static int parse_pairs(json_t *v, struct svc_result *res, json_t **out)
         if (r != 0)
             break;
     }
-    if (r == 0 && (svc_pairs_serialise(pairs, &canon) != 0 || canon.len > SVC_CREDENTIAL_MAX))
-        r = svc_fail(res, SVC_CREDENTIAL_TOO_LARGE, NULL);
+    if (r == 0 && (svc_pairs_serialise(pairs, &canon) != 0 || canon.len > lim->credential_bytes)) {
+        r = svc_fail(res, SVC_CREDENTIAL_TOO_LARGE, "the credential pairs exceed %zu bytes",
+                     lim->credential_bytes);
+    }
     cf_buf_free(&canon);
     if (r != 0) {
         json_decref(pairs);
@@ -244,8 +247,8 @@ static int parse_scalars(json_t *body, struct svc_result *res, struct svc_cred_i
     return 0;
 }
 
-int svc_cred_input_parse(json_t *body, bool create, struct svc_result *res,
-                         struct svc_cred_input *in)
+int svc_cred_input_parse(json_t *body, bool create, const struct svc_limits *lim,
+                         struct svc_result *res, struct svc_cred_input *in)
 {
     json_t *pairs = json_object_get(body, "credential_pairs");
     json_t *metadata = json_object_get(body, "metadata");
@@ -260,7 +263,7 @@ int svc_cred_input_parse(json_t *body, bool create, struct svc_result *res,
     if ((r = parse_scalars(body, res, in)) != 0)
         return r;
     if (pairs != NULL) {
-        if ((r = parse_pairs(pairs, res, &in->pairs)) != 0)
+        if ((r = parse_pairs(pairs, lim, res, &in->pairs)) != 0)
             return r;
         in->keys = svc_sorted_keys(in->pairs);
     }

@@ -11,7 +11,7 @@
 
 #include "svc_api.h"
 
-#define SVC_PAIRS_MAX         100
+#define SVC_PAIRS_MAX         100   /* defaults of struct svc_limits */
 #define SVC_CREDENTIAL_MAX    65536 /* canonical JSON of the pairs, bytes */
 #define SVC_NAME_MAX          256   /* characters */
 #define SVC_METADATA_MAX      64    /* members */
@@ -22,6 +22,10 @@
 #define SVC_TAGS_MAX          50
 #define SVC_TAG_MAX           64 /* characters */
 #define SVC_SERVICE_CREDS_MAX 100
+
+/* API.md 5's limits, as struct svc_limits holds them when no COFFER_MAX_* changes them. */
+#define SVC_LIMITS_DEFAULT                                                                         \
+    ((struct svc_limits){ SVC_PAIRS_MAX, SVC_CREDENTIAL_MAX, SVC_SERVICE_CREDS_MAX })
 
 /* Credential input after validation. Members not given are NULL / false. */
 struct svc_cred_input {
@@ -36,10 +40,10 @@ struct svc_cred_input {
     json_t *tags;              /* strings, duplicates dropped */
 };
 
-/* Validates a POST (create: name and credential_pairs required) or PUT body. Errors go into
- * res with the codes of section 5. */
-CF_MUST_CHECK int svc_cred_input_parse(json_t *body, bool create, struct svc_result *res,
-                                       struct svc_cred_input *in);
+/* Validates a POST (create: name and credential_pairs required) or PUT body within lim's
+ * pairs and credential_bytes. Errors go into res with the codes of section 5. */
+CF_MUST_CHECK int svc_cred_input_parse(json_t *body, bool create, const struct svc_limits *lim,
+                                       struct svc_result *res, struct svc_cred_input *in);
 
 void svc_cred_input_free(struct svc_cred_input *in);
 

@@ -6,3 +6,5 @@ coffer_add_test(test_migrate_bare integration/test_migrate_bare.c coffer_tsuppor
 add_dependencies(test_migrate_bare cofferd)
 coffer_add_test(test_slow_clients integration/test_slow_clients.c coffer_tapi)
 add_dependencies(test_slow_clients cofferd)
+coffer_add_test(test_limits integration/test_limits.c coffer_tapi)
+add_dependencies(test_limits cofferd)

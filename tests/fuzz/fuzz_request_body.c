@@ -203,7 +203,8 @@ static void fuzz_credential(json_t *body, bool create)
     struct svc_result res = { 0 };
     struct svc_cred_input in;
 
-    if (svc_cred_input_parse(body, create, &res, &in) == 0) {
+    const struct svc_limits lim = SVC_LIMITS_DEFAULT;
+    if (svc_cred_input_parse(body, create, &lim, &res, &in) == 0) {
         check_accepted(body, create, &in);
     } else {
         check_refusal(&res);

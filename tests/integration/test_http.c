@@ -77,6 +77,11 @@ static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
     assert_string_equal(v, "nosniff");
     assert_true(t_resp_header(r, "Referrer-Policy", v, sizeof(v)));
     assert_string_equal(v, "no-referrer");
+    assert_true(t_resp_header(r, "Content-Security-Policy", v, sizeof(v)));
+    assert_string_equal(v, "default-src 'none'; frame-ancestors 'none'");
+    assert_true(t_resp_header(r, "X-Frame-Options", v, sizeof(v)));
+    assert_string_equal(v, "DENY");
+    assert_false(t_resp_header(r, "Strict-Transport-Security", v, sizeof(v))); /* plain HTTP */
     assert_true(t_resp_header(r, "Content-Type", v, sizeof(v)));
     assert_string_equal(v, "application/json");
     assert_int_equal(t_resp_header(r, "Cache-Control", v, sizeof(v)), v1);

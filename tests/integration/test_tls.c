@@ -359,6 +359,8 @@ static void test_a_service_fetches_its_bundle_over_tls_1_3(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body.data, "over-tls-canary"));
     assert_non_null(strcasestr(r.headers.data, "\r\nStrict-Transport-Security: max-age="));
+    /* a bundle is never cached on the way */
+    assert_non_null(strcasestr(r.headers.data, "\r\nCache-Control: no-store\r\n"));
     https_free(&r);
     /* and a client that stops at TLS 1.2 still gets it, over TLS 1.2 */
     o.sslversion = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
