@@ -361,8 +361,9 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
         cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
         cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
         cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
+        /* both bounded by the config (32 KiB, 64 KiB): the sum cannot overflow */
         cf_fmt(maxreq, sizeof(maxreq), "%lld",
-               (long long)(cfg->max_request_line + cfg->max_header_bytes + 1024)) != 0)
+               (long long)cfg->max_request_line + (long long)cfg->max_header_bytes + 1024) != 0)
         return CF_ECONFIG;
     const char *opts[] = { "listening_ports",
                            listen,
