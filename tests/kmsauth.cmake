@@ -13,7 +13,8 @@ target_include_directories(coffer_tkms PUBLIC integration)
 target_link_libraries(coffer_tkms PUBLIC coffer_tapi coffer_auth coffer_kms coffer_tsupport
                                          CURL::libcurl)
 
-foreach(t test_kmsauth test_bundle test_principals test_two_nodes test_official_clients)
+foreach(t test_kmsauth test_bundle test_principals test_two_nodes test_official_clients
+          test_kms_faults)
   coffer_add_test(${t} integration/${t}.c coffer_tkms coffer_auth coffer_kms coffer_tsupport)
   add_dependencies(${t} cofferd coffer)
 endforeach()

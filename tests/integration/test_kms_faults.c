@@ -1,0 +1,224 @@
+/*
+ * test_kms_faults.c - KMS stalls or goes away under load (issue 12). A cofferd on the aws
+ * backend reaches moto through a relay the test controls (tproxy). While the relay holds
+ * every KMS call (an answer that would come after any deadline) and after it is gone
+ * (connection refused):
+ * - a warm bundle (its kmsauth token and data keys cached) keeps coming, with no KMS call;
+ * - a cold one (a data key not cached) fails closed: 503 kms_unavailable without the secret,
+ *   and cofferd gives up by itself (before the relay lets anything through);
+ * - twenty cold fetches at once do not take the workers: /healthcheck and /metrics answer
+ *   while they wait;
+ * - once KMS answers again the cold bundle comes, from the same process.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cf_json.h"
+#include "cf_log.h"
+#include "tkms.h"
+#include "tproxy.h"
+
+#define COLD_AT_ONCE 20
+
+struct fixture {
+    struct tkms f;
+    struct tproxy *px;
+    struct t_cofferd node; /* KMS through the relay, short KMS deadlines */
+    struct tapi api;       /* speaks to node */
+};
+
+static int setup(void **state)
+{
+    struct fixture *x = calloc(1, sizeof(*x));
+    char env[128];
+
+    assert_non_null(x);
+    tkms_init(&x->f, NULL);
+    x->px = tproxy_start(x->f.moto_url);
+    snprintf(env, sizeof(env), "AWS_ENDPOINT_URL_KMS=%s", tproxy_url(x->px));
+    char *const extra[] = { env,
+                            "COFFER_KMS_TIMEOUT_MS=1000",
+                            "COFFER_KMS_CONNECT_TIMEOUT_MS=500",
+                            "COFFER_KMS_MAX_ATTEMPTS=2",
+                            "COFFER_KMS_BACKOFF_BASE_MS=50",
+                            "COFFER_KMS_BACKOFF_MAX_MS=100",
+                            NULL };
+    tkms_start_node(&x->f, &x->node, extra);
+    x->api = tkms_node(&x->f, &x->node);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *x = *state;
+    int rc = t_cofferd_stop(&x->node);
+    tproxy_stop(x->px);
+    int rc2 = tkms_fini(&x->f);
+    free(x);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rc2, 0);
+    return 0;
+}
+
+/* A service with one credential holding a canary, and a token for it. */
+struct svc {
+    char sid[64], username[128], canary[64], cred[TAPI_ID_LEN];
+    char *token;
+};
+
+static void make_service(struct fixture *x, const char *prefix, struct svc *s)
+{
+    char name[64];
+
+    tapi_name(s->sid, sizeof(s->sid), prefix);
+    tapi_name(s->canary, sizeof(s->canary), "kms-canary-");
+    tapi_name(name, sizeof(name), "kms-cred-");
+    char *pairs = tapi_printf("{\"password\": \"%s\"}", s->canary);
+    tapi_cred_new(&x->f.api, name, pairs, s->cred); /* through the fixture's cofferd */
+    free(pairs);
+    const char *ids[] = { s->cred, NULL };
+    tapi_svc_map(&x->f.api, s->sid, ids);
+    tkms_username(2, "service", s->sid, s->username, sizeof(s->username));
+    s->token = tkms_token(&x->f, 2, "service", s->sid);
+}
+
+static long fetch(struct fixture *x, const struct svc *s, bool *saw_secret, char *code, size_t cap)
+{
+    struct t_resp r;
+    tkms_fetch(&x->api, s->username, s->token, s->sid, &r);
+    long status = r.status;
+    *saw_secret = r.body.data != NULL && strstr(r.body.data, s->canary) != NULL;
+    code[0] = '\0';
+    const char *c = r.body.data != NULL ? strstr(r.body.data, "\"code\":\"") : NULL;
+    if (c != NULL)
+        snprintf(code, cap, "%.*s", (int)strcspn(c + 8, "\""), c + 8);
+    t_resp_free(&r);
+    return status;
+}
+
+struct cold_call {
+    struct fixture *x;
+    const struct svc *s;
+    long status;
+    bool secret;
+    char code[64];
+};
+
+static void *cold_run(void *arg)
+{
+    struct cold_call *c = arg;
+    c->status = fetch(c->x, c->s, &c->secret, c->code, sizeof(c->code));
+    return NULL;
+}
+
+/* Checks warm, cold, and many cold at once, with the relay as it is now. */
+static void check_kms_down(struct fixture *x, const struct svc *warm, const struct svc *cold,
+                           const char *how)
+{
+    struct cf_buf problems = { 0 };
+    bool secret = false;
+    char code[64];
+
+    uint64_t kms_before = tkms_kms_calls(&x->api);
+    long st = fetch(x, warm, &secret, code, sizeof(code));
+    if (st != 200 || !secret)
+        tapi_collect(&problems, how, tapi_printf("the warm bundle: %ld %s", st, code));
+    if (tkms_kms_calls(&x->api) != kms_before)
+        tapi_collect(&problems, how, strdup("the warm bundle made a KMS call"));
+
+    st = fetch(x, cold, &secret, code, sizeof(code));
+    if (st != 503 || strcmp(code, "kms_unavailable") != 0 || secret)
+        tapi_collect(
+            &problems, how,
+            tapi_printf("the cold bundle: %ld %s%s", st, code, secret ? " WITH THE SECRET" : ""));
+
+    struct cold_call calls[COLD_AT_ONCE];
+    pthread_t tid[COLD_AT_ONCE];
+    for (size_t i = 0; i < COLD_AT_ONCE; i++) {
+        calls[i] = (struct cold_call){ .x = x, .s = cold };
+        assert_int_equal(pthread_create(&tid[i], NULL, cold_run, &calls[i]), 0);
+    }
+    /* while they wait on KMS, the server still answers */
+    struct t_resp r;
+    tapi_send(&x->api, NULL, "GET", NULL, &r, "/healthcheck");
+    if (r.status != 200)
+        tapi_collect(&problems, how, tapi_printf("/healthcheck: %ld", r.status));
+    t_resp_free(&r);
+    tkms_metrics(&x->api, &r);
+    t_resp_free(&r);
+    st = fetch(x, warm, &secret, code, sizeof(code));
+    if (st != 200)
+        tapi_collect(&problems, how, tapi_printf("the warm bundle beside them: %ld", st));
+    for (size_t i = 0; i < COLD_AT_ONCE; i++) {
+        pthread_join(tid[i], NULL);
+        if (calls[i].status != 503 || strcmp(calls[i].code, "kms_unavailable") != 0 ||
+            calls[i].secret)
+            tapi_collect(
+                &problems, how,
+                tapi_printf("cold fetch %zu at once: %ld %s", i, calls[i].status, calls[i].code));
+    }
+    tapi_collect_end(&problems);
+}
+
+static void
+test_warm_bundles_serve_and_cold_ones_fail_closed_while_kms_stalls_or_is_gone(void **state)
+{
+    struct fixture *x = *state;
+    struct svc warm, cold;
+    bool secret;
+    char code[64];
+
+    make_service(x, "kms-warm-", &warm);
+    make_service(x, "kms-cold-", &cold);
+    /* warm: fetched once, so its token and data key are cached; cold: its token is, but a
+     * credential added since has a data key this node never decrypted */
+    assert_int_equal(fetch(x, &warm, &secret, code, sizeof(code)), 200);
+    assert_int_equal(fetch(x, &cold, &secret, code, sizeof(code)), 200);
+    char extra_id[TAPI_ID_LEN], name[64];
+    tapi_name(name, sizeof(name), "kms-cold-extra-");
+    tapi_cred_new(&x->f.api, name, "{\"other\": \"value\"}", extra_id);
+    const char *ids[] = { cold.cred, extra_id, NULL };
+    tapi_svc_map(&x->f.api, cold.sid, ids);
+
+    /* KMS stalls: every call waits in the relay, past any deadline */
+    tproxy_hold(x->px);
+    check_kms_down(x, &warm, &cold, "KMS stalled");
+    assert_true(tproxy_wait_held(x->px, 1)); /* the cold calls did reach it */
+
+    /* KMS answers again: the cold bundle comes from the same process */
+    tproxy_release(x->px);
+    assert_int_equal(fetch(x, &cold, &secret, code, sizeof(code)), 200);
+    assert_true(secret);
+
+    /* KMS is gone: connections are refused */
+    tapi_svc_map(&x->f.api, cold.sid, (const char *[]){ cold.cred, NULL });
+    tapi_name(name, sizeof(name), "kms-cold-extra2-");
+    tapi_cred_new(&x->f.api, name, "{\"third\": \"value\"}", extra_id);
+    const char *ids2[] = { cold.cred, extra_id, NULL };
+    tapi_svc_map(&x->f.api, cold.sid, ids2);
+    tproxy_stop(x->px);
+    x->px = NULL;
+    check_kms_down(x, &warm, &cold, "KMS gone");
+    free(warm.token);
+    free(cold.token);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            test_warm_bundles_serve_and_cold_ones_fail_closed_while_kms_stalls_or_is_gone),
+    };
+    cf_json_init();
+    cf_log_set_level(CF_LOG_ERROR);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
