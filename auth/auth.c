@@ -251,8 +251,8 @@ static int bearer_lookup(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
 }
 
 /* Bearer: a coffer API token. Unknown, expired and revoked tokens all fail the same way. */
-static int auth_bearer(struct auth *a, const char *token, struct auth_principal *who,
-                       struct auth_failure *why)
+static int auth_bearer(struct auth *a, const char *token, bool cached_only,
+                       struct auth_principal *who, struct auth_failure *why)
 {
     uint8_t digest[CF_SHA256_LEN];
     int r;
@@ -263,6 +263,9 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_principal 
     if (cf_lru_get(a->api_tokens, digest, cf_now_us() / 1000, who) == 0) {
         who->cache_hit = true;
         r = 0;
+    } else if (cached_only) {
+        why->reason = "rate_limited";
+        r = CF_EAUTH;
     } else {
         r = bearer_lookup(a, digest, who, why);
     }
@@ -273,7 +276,7 @@ static int auth_bearer(struct auth *a, const char *token, struct auth_principal 
 }
 
 /* Basic: base64("username:token"); an empty username counts as absent (returns CF_ENOTFOUND). */
-static int auth_basic(struct auth *a, const char *b64, struct auth_principal *who,
+static int auth_basic(struct auth *a, const char *b64, bool cached_only, struct auth_principal *who,
                       struct auth_failure *why)
 {
     uint8_t buf[AUTH_BASIC_MAX + 1];
@@ -296,7 +299,7 @@ static int auth_basic(struct auth *a, const char *b64, struct auth_principal *wh
     if (memchr(buf, '\0', n) != NULL || colon + 1 == buf + n)
         goto out; /* NUL inside, or an empty token */
     *colon = '\0';
-    r = auth_kmsauth(a, (const char *)buf, (const char *)colon + 1, who, why);
+    r = auth_kmsauth(a, (const char *)buf, (const char *)colon + 1, cached_only, who, why);
 out:
     OPENSSL_cleanse(buf, sizeof(buf));
     return r;
@@ -312,7 +315,7 @@ static int auth_xauth(struct auth *a, const struct auth_creds *creds, struct aut
     if (creds->x_auth_from == NULL || creds->x_auth_token == NULL || *from == '\0' ||
         *creds->x_auth_token == '\0')
         return CF_EAUTH; /* half a pair is present but unusable: it does not fall through */
-    return auth_kmsauth(a, creds->x_auth_from, creds->x_auth_token, who, why);
+    return auth_kmsauth(a, creds->x_auth_from, creds->x_auth_token, creds->cached_only, who, why);
 }
 
 int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct auth_principal *who,
@@ -324,11 +327,11 @@ int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct aut
     *who = (struct auth_principal){ 0 };
     *why = (struct auth_failure){ .presented = true, .reason = "bad_auth_header" };
     if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-        r = auth_bearer(a, h + 7, who, why);
+        r = auth_bearer(a, h + 7, creds->cached_only, who, why);
     } else {
         r = CF_ENOTFOUND; /* not decided yet */
         if (h != NULL && strncasecmp(h, "Basic ", 6) == 0)
-            r = auth_basic(a, h + 6, who, why);
+            r = auth_basic(a, h + 6, creds->cached_only, who, why);
         if (r == CF_ENOTFOUND && (creds->x_auth_from != NULL || creds->x_auth_token != NULL))
             r = auth_xauth(a, creds, who, why);
         if (r == CF_ENOTFOUND) {

@@ -55,6 +55,8 @@ struct auth_creds {
     const char *authorization;
     const char *x_auth_from;
     const char *x_auth_token;
+    bool cached_only; /* take only credentials already proven and cached: anything else fails
+                         with reason "rate_limited", without a KMS call or a database lookup */
 };
 
 /* Why authentication failed, for the access log (never for the client). */

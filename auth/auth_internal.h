@@ -34,9 +34,11 @@ struct auth {
 };
 
 /* Validates a kmsauth username and token (API.md 2.3) into *who. CF_EAUTH with why->reason
- * set, or CF_EUNAVAIL when KMS or the database cannot be reached. */
+ * set, or CF_EUNAVAIL when KMS or the database cannot be reached. cached_only: a token not in
+ * the token cache fails ("rate_limited") without a KMS call. */
 CF_MUST_CHECK int auth_kmsauth(struct auth *a, const char *username, const char *token,
-                               struct auth_principal *who, struct auth_failure *why);
+                               bool cached_only, struct auth_principal *who,
+                               struct auth_failure *why);
 
 /* How long a cached API token or role may be used without a change notification: a lost
  * notification delays a revocation by at most this long (API.md 8.1). */

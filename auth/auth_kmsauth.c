@@ -297,13 +297,18 @@ static int principal_of(struct auth *a, const struct auth_token_info *info,
 /* Steps 4-8: the cache, else KMS and the checks of a fresh token (then cached). */
 static int check_token(struct auth *a, const struct username *u, struct auth_keyset *ks,
                        const uint8_t *blob, size_t n, const uint8_t key[CF_SHA256_LEN], int64_t now,
-                       struct auth_token_info *info, bool *hit, struct auth_failure *why)
+                       bool cached_only, struct auth_token_info *info, bool *hit,
+                       struct auth_failure *why)
 {
     int r;
 
     *hit = auth_cache_get(a->tokens, key, now, info) == 0;
     if (*hit)
         return 0;
+    if (cached_only) {
+        why->reason = "rate_limited";
+        return CF_EAUTH;
+    }
     if ((r = validate(a, u, ks, blob, n, info, why)) != 0)
         return r;
     info->version = u->version;
@@ -316,7 +321,7 @@ static int check_token(struct auth *a, const struct username *u, struct auth_key
     return 0;
 }
 
-int auth_kmsauth(struct auth *a, const char *username, const char *token,
+int auth_kmsauth(struct auth *a, const char *username, const char *token, bool cached_only,
                  struct auth_principal *who, struct auth_failure *why)
 {
     uint8_t blob[KMSAUTH_BLOB_MAX], key[CF_SHA256_LEN];
@@ -340,7 +345,7 @@ int auth_kmsauth(struct auth *a, const char *username, const char *token,
     if (strlen(token) <= KMSAUTH_TOKEN_MAX &&
         cf_b64_decode(CF_B64_STD, token, strlen(token), blob, sizeof(blob), &n) == 0 && n > 0 &&
         cache_key(a, token, &u, key) == 0)
-        r = check_token(a, &u, ks, blob, n, key, now, &info, &hit, why);
+        r = check_token(a, &u, ks, blob, n, key, now, cached_only, &info, &hit, why);
     OPENSSL_cleanse(blob, sizeof(blob)); /* the token is a bearer credential */
     OPENSSL_cleanse(key, sizeof(key));
     if (r != 0)

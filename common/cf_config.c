@@ -37,6 +37,7 @@ struct setting {
 
 static const char *const backends[] = { "local", "aws", NULL };
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const on_off[] = { "on", "off", NULL };
 
 #define STR(field)    SET_STR, offsetof(struct cf_config, field)
 #define SECRET(field) SET_SECRET, offsetof(struct cf_config, field)
@@ -63,6 +64,12 @@ static const struct setting settings[] = {
       "32", 0, 1024, NULL,
       "connections one client address may have open at once (0: no cap); more get 503 "
       "too_many_connections and are closed" },
+    { "COFFER_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
+      INT(auth_failures_per_minute), "60", 0, 60000, NULL,
+      "failed authentications one client address may have a minute (after a burst): past it, "
+      "only credentials already proven are taken, others get 429 (0: no limit)" },
+    { "COFFER_AUTH_FAILURE_BURST", "--auth-failure-burst", INT(auth_failure_burst), "20", 1, 100000,
+      NULL, "failed authentications one client address may have at once" },
     { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, CF_SECRET_MAX,
       NULL,
       "largest request body accepted, at most 1 MiB (bodies are held as secrets); larger gets "
@@ -110,6 +117,9 @@ static const struct setting settings[] = {
       "SIGHUP)" },
     { "COFFER_TLS_CLIENT_CA", "--tls-client-ca", STR(tls_client_ca), NULL, 0, 0, NULL,
       "PEM CA certificates: every client must present a certificate they sign (mutual TLS)" },
+    { "COFFER_MLOCK", "--mlock", CHOICE(mlock), "on", 0, 0, on_off,
+      "serve: lock all of cofferd's memory in RAM (mlockall), so that no secret is ever swapped "
+      "out; needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK, else a warning" },
     { "COFFER_LOG_LEVEL", "--log-level", CHOICE(log_level), "info", 0, 0, levels,
       "lowest level logged: debug, info, warn or error (JSON lines on stderr)" },
     { "COFFER_DATAKEY_CACHE_SIZE", "--datakey-cache-size", INT(datakey_cache_size), "10000", 0,

@@ -18,9 +18,11 @@ struct cf_config {
     char *database_url;         /* libpq conninfo or URI; may hold a password; NULL = defaults */
     char *migrate_database_url; /* NULL = database_url */
     char *migrations_dir;
-    char *listen;                    /* "host:port", "[v6]:port" or ":port" */
-    int64_t threads;                 /* civetweb worker threads */
-    int64_t max_connections_per_ip;  /* 0 = no cap */
+    char *listen;                     /* "host:port", "[v6]:port" or ":port" */
+    int64_t threads;                  /* civetweb worker threads */
+    int64_t max_connections_per_ip;   /* 0 = no cap */
+    int64_t auth_failures_per_minute; /* per client address; 0 = no limit */
+    int64_t auth_failure_burst;
     int64_t max_body;                /* request body limit, bytes */
     int64_t max_request_line;        /* bytes of method, target and version */
     int64_t max_header_bytes;        /* bytes of all header lines */
@@ -43,6 +45,7 @@ struct cf_config {
     char *tls_key;                /* PEM private key */
     char *tls_client_ca; /* PEM CA certificates that sign client certificates; NULL = none asked */
     char *log_level;
+    char *mlock; /* "on" or "off" */
     int64_t datakey_cache_size;
     int64_t datakey_cache_ttl; /* seconds */
     int64_t kms_connect_timeout_ms;

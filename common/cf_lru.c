@@ -84,8 +84,9 @@ static void lru_push_front(struct cf_lru *m, struct entry *e)
 
 static struct entry *find(const struct cf_lru *m, const uint8_t *key)
 {
+    /* keys are digests of bearer tokens and of kmsauth tokens: compared in constant time */
     for (struct entry *e = m->buckets[bucket_of(m, key)]; e != NULL; e = e->chain) {
-        if (memcmp(e->key, key, CF_LRU_KEY_LEN) == 0)
+        if (CRYPTO_memcmp(e->key, key, CF_LRU_KEY_LEN) == 0)
             return e;
     }
     return NULL;

@@ -42,6 +42,7 @@ struct svc_limits {
 
 struct svc_admit;
 struct svc_listener;
+struct svc_ratelimit;
 struct svc_tls;
 
 /* Read-only after start-up; handlers receive it through the request. */
@@ -50,12 +51,13 @@ struct svc_ctx {
     struct db_pool *pool;
     struct auth *auth;
     struct kms_client *kms;
-    struct kms_dkcache *dkcache;   /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
-    const char *master_key;        /* for GenerateDataKey */
-    struct audit_writer *audit;    /* group commit of access-log rows */
-    struct svc_listener *listener; /* the change listener (svc_listen.c) */
-    struct svc_tls *tls;           /* NULL: plain HTTP */
-    struct svc_admit *admit;       /* connections per client address */
+    struct kms_dkcache *dkcache;     /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
+    const char *master_key;          /* for GenerateDataKey */
+    struct audit_writer *audit;      /* group commit of access-log rows */
+    struct svc_listener *listener;   /* the change listener (svc_listen.c) */
+    struct svc_tls *tls;             /* NULL: plain HTTP */
+    struct svc_admit *admit;         /* connections per client address */
+    struct svc_ratelimit *ratelimit; /* failed authentications per client address */
     struct svc_limits limits;
     atomic_bool stopping;
 };
@@ -91,6 +93,7 @@ enum svc_code {
     SVC_METHOD_NOT_ALLOWED,
     SVC_REQUEST_TIMEOUT,
     SVC_NAME_CONFLICT,
+    SVC_TOO_MANY_FAILURES,
     SVC_REVISION_CONFLICT,
     SVC_TOKEN_NAME_CONFLICT,
     SVC_BODY_TOO_LARGE,

@@ -9,9 +9,12 @@
 
 #include "audit.h"
 #include "cf_log.h"
+#include "cf_str.h"
+#include "cf_time.h"
 #include "svc.h"
 #include "svc_api.h"
 #include "svc_metrics.h"
+#include "svc_ratelimit.h"
 
 int svc_audit(struct svc_req *req, const char *result, const char *reason, const char *resource_id,
               const int64_t *revision)
@@ -53,8 +56,16 @@ int svc_authenticate(struct svc_req *req)
     };
     enum svc_code code;
     const char *result = "denied", *reason;
+    int64_t now = cf_mono_ms();
+
+    /* an address past its failures gets only what needs neither KMS nor the database */
+    creds.cached_only = svc_ratelimit_limited(req->ctx->ratelimit, req->remote_addr, now);
     int r = auth_authenticate(req->ctx->auth, &creds, &req->who, &req->why);
     const char *auth_h = creds.authorization;
+    bool limited = r == CF_EAUTH && strcmp(req->why.reason, "rate_limited") == 0;
+
+    if (r == CF_EAUTH && req->why.presented && !limited)
+        svc_ratelimit_failure(req->ctx->ratelimit, req->remote_addr, now);
 
     if (r != CF_EAUTH || req->why.presented) {
         svc_metrics_auth(auth_h != NULL && strncasecmp(auth_h, "Bearer ", 7) == 0 ? "api_token"
@@ -75,6 +86,14 @@ int svc_authenticate(struct svc_req *req)
                                                                : SVC_DATABASE_UNAVAILABLE;
         result = "error";
         reason = svc_code_name(code);
+    } else if (limited) {
+        req->authenticated = false;
+        code = SVC_TOO_MANY_FAILURES;
+        reason = req->why.reason;
+        char retry[24];
+        if (cf_fmt(retry, sizeof(retry), "%lld",
+                   (long long)svc_ratelimit_refused(req->ctx->ratelimit)) == 0)
+            svc_add_header(req, "Retry-After", retry);
     } else {
         req->authenticated = false;
         code = req->why.presented ? SVC_AUTHENTICATION_FAILED : SVC_UNAUTHENTICATED;

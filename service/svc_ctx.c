@@ -11,6 +11,7 @@
 #include "cf_log.h"
 #include "db_migrate.h"
 #include "svc_admit.h"
+#include "svc_ratelimit.h"
 #include "svc_tls.h"
 
 /* The KMS client and the data-key cache; exit status 2 when the configuration cannot work. */
@@ -65,6 +66,7 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
         (struct svc_limits){ .pairs = (size_t)cfg->max_pairs,
                              .credential_bytes = (size_t)cfg->max_credential_bytes,
                              .service_credentials = (size_t)cfg->max_service_credentials };
+    ctx->ratelimit = svc_ratelimit_new(cfg->auth_failures_per_minute, cfg->auth_failure_burst);
     ctx->admit = svc_admit_new((size_t)cfg->threads + 1, cfg->max_connections_per_ip);
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
@@ -98,5 +100,6 @@ void svc_ctx_close(struct svc_ctx *ctx)
     kms_client_free(ctx->kms);
     svc_tls_free(ctx->tls);
     svc_admit_free(ctx->admit);
+    svc_ratelimit_free(ctx->ratelimit);
     *ctx = (struct svc_ctx){ 0 };
 }

@@ -48,6 +48,9 @@ static const struct code_desc code_descs[] = {
     { SVC_REQUEST_TIMEOUT, 408, "request_timeout",
       "the request body did not arrive within the request timeout" },
     { SVC_NAME_CONFLICT, 409, "name_conflict", "the name is already used" },
+    { SVC_TOO_MANY_FAILURES, 429, "too_many_failures",
+      "too many failed authentications from this address: only credentials already proven "
+      "are taken for now; retry later" },
     { SVC_REVISION_CONFLICT, 409, "revision_conflict",
       "the resource changed: expected_revision is stale" },
     { SVC_TOKEN_NAME_CONFLICT, 409, "token_name_conflict", "an active token has this name" },

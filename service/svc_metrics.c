@@ -12,6 +12,7 @@
 #include "cf_str.h"
 #include "kms_cache.h"
 #include "svc_admit.h"
+#include "svc_ratelimit.h"
 
 #define MAX_ROUTES 128 /* the route table is smaller; the last slot counts unmatched paths */
 #define NSTATUS    16
@@ -234,10 +235,12 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         "coffer_db_pool_connections{state=\"busy\"} %zu\n"
         "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n"
         "# TYPE coffer_connections_refused_total counter\n"
-        "coffer_connections_refused_total{reason=\"per_ip_cap\"} %llu\n",
+        "coffer_connections_refused_total{reason=\"per_ip_cap\"} %llu\n"
+        "# TYPE coffer_auth_rate_limited_total counter\ncoffer_auth_rate_limited_total %llu\n",
         COFFER_VERSION, (long long)atomic_load_explicit(&in_flight, memory_order_relaxed),
         (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy,
-        (unsigned long long)db_error_count(), (unsigned long long)svc_admit_refused(ctx->admit));
+        (unsigned long long)db_error_count(), (unsigned long long)svc_admit_refused(ctx->admit),
+        (unsigned long long)svc_ratelimit_refusals(ctx->ratelimit));
 }
 
 static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)

@@ -219,8 +219,10 @@ int svc_tls_init_ctx(struct svc_tls *t, void *ssl_ctx)
         SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1)
         goto fail;
+    /* CLEANSE_PLAINTEXT: OpenSSL decrypts records in place and would leave a request's
+     * plaintext (credential values in a POST) in its buffers */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION);
+                                 SSL_OP_NO_COMPRESSION | SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_cert_cb(ctx, cert_cb, t);
     if (t->client_ca != NULL && set_client_ca(t, ctx) != 0)
         goto fail;

@@ -14,7 +14,7 @@ target_include_directories(coffer_taudit PUBLIC integration)
 target_link_libraries(coffer_taudit PUBLIC coffer_tapi coffer_tsupport)
 
 foreach(t test_audit test_audit_query test_audit_burst test_audit_tamper test_audit_outage
-          test_kill_during_writes)
+          test_kill_during_writes test_secret_hygiene test_auth_rate_limit)
   coffer_add_test(${t} integration/${t}.c coffer_taudit)
   add_dependencies(${t} cofferd coffer)
 endforeach()

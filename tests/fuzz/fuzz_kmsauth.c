@@ -211,7 +211,7 @@ static int check(const char *username, const char *token, struct auth_principal 
     auth_set_clock(a, fixed_now);
     *who = (struct auth_principal){ 0 };
     *why = (struct auth_failure){ 0 };
-    int r = auth_kmsauth(a, username, token, who, why);
+    int r = auth_kmsauth(a, username, token, false, who, why);
     auth_free(a);
     if (r != 0 && r != CF_EAUTH)
         abort(); /* CF_EUNAVAIL needs KMS or the database to fail: neither can here */

@@ -84,7 +84,9 @@ struct t_cofferd {
 };
 
 /* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
- * on a free port, and waits until /healthcheck answers (with TLS: until the port accepts). It gets
+ * on a free port, and waits until /healthcheck answers (with TLS: until the port accepts).
+ * The limit on failed authentications per address is off (COFFER_AUTH_FAILURES_PER_MINUTE=0)
+ * unless env sets it. It gets
  * a fresh local KMS key file unless env sets COFFER_LOCAL_KEY_FILE (two nodes of one service share
  * one). */
 void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
