@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cf_json.h"
 #include "cf_str.h"
+#include "cf_time.h"
 #include "db_audit.h"
 
 #define PAGE_ROWS 1000
@@ -108,6 +109,8 @@ static int walk(struct db_conn *c, char prev[CF_SHA256_HEX_LEN + 1],
         json_t *rows = NULL;
         size_t i;
         const json_t *j;
+        if (cf_request_budget_ms(1) == 0)
+            return CF_EUNAVAIL; /* the request's deadline passed mid-walk: a range is shorter */
         if ((r = db_audit_range(c, next, out->to_id, PAGE_ROWS, &rows)) != 0)
             return r;
         json_array_foreach(rows, i, j)

@@ -28,7 +28,8 @@ struct audit_verify_result {
  * AUDIT_VERIFY_MAX_ROWS) in pages, in bounded memory: ids contiguous, each prev_hash equal to the
  * previous row's hash (zeros before row 1; the row before from_id is read), each hash recomputed,
  * and, when the walk reaches the head, the head agreeing with the last row and no row past it.
- * CF_EINVAL for a bad range; database errors as usual. */
+ * CF_EINVAL for a bad range; CF_EUNAVAIL when the deadline of the request the thread serves
+ * (cf_request_deadline_set) passes mid-walk; database errors as usual. */
 CF_MUST_CHECK int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id,
                                struct audit_verify_result *out);
 

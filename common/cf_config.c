@@ -90,6 +90,10 @@ static const struct setting settings[] = {
       "100", 1, 1000, NULL, "most credentials mapped to one service; more get 400 limit_exceeded" },
     { "COFFER_REQUEST_TIMEOUT_MS", "--request-timeout-ms", INT(request_timeout_ms), "30000", 100,
       600000, NULL, "time allowed to receive a request and send its answer" },
+    { "COFFER_REQUEST_DEADLINE_MS", "--request-deadline-ms", INT(request_deadline_ms), "10000", 100,
+      600000, NULL,
+      "the most a request's work may take (KMS calls and their retries, waiting for a database "
+      "connection, each statement); then 503, the access-log row still written" },
     { "COFFER_KEEP_ALIVE_TIMEOUT_MS", "--keep-alive-timeout-ms", INT(keep_alive_timeout_ms), "2000",
       0, 600000, NULL, "idle time a kept-alive connection may hold a worker thread" },
     { "COFFER_DB_POOL_SIZE", "--db-pool-size", INT(db_pool_size), "8", 1, 256, NULL,

@@ -31,6 +31,7 @@ struct cf_config {
     int64_t max_credential_bytes;    /* canonical JSON of a credential's pairs */
     int64_t max_service_credentials; /* credentials mapped to one service */
     int64_t request_timeout_ms;
+    int64_t request_deadline_ms; /* the most a request may take inside cofferd */
     int64_t keep_alive_timeout_ms;
     int64_t db_pool_size;
     int64_t db_pool_timeout_ms;

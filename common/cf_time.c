@@ -28,6 +28,23 @@ int64_t cf_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static _Thread_local int64_t request_deadline_ms; /* this thread's own: no lock */
+
+void cf_request_deadline_set(int64_t at_ms)
+{
+    request_deadline_ms = at_ms;
+}
+
+int64_t cf_request_budget_ms(int64_t limit_ms)
+{
+    if (request_deadline_ms == 0)
+        return limit_ms;
+    int64_t left = request_deadline_ms - cf_mono_ms();
+    if (left <= 0)
+        return 0;
+    return left < limit_ms ? left : limit_ms;
+}
+
 void cf_deadline_ms(int ms, struct timespec *ts)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);

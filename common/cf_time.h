@@ -28,6 +28,16 @@ int64_t cf_mono_us(void);
  * variable set to that clock. */
 void cf_deadline_ms(int ms, struct timespec *ts);
 
+/* The deadline of the request the calling thread works on, on the cf_mono_ms() clock (0:
+ * none). cofferd's dispatcher sets it when a request starts and clears it when it ends; the
+ * calls that wait (a KMS request and its retries, a pooled database connection, a statement)
+ * take no longer than what is left. Per thread: each worker serves one request at a time. */
+void cf_request_deadline_set(int64_t at_ms);
+
+/* limit_ms, or what is left of the calling thread's deadline if that is less: 0 when the
+ * deadline has passed. limit_ms when there is none. */
+int64_t cf_request_budget_ms(int64_t limit_ms);
+
 /* Formats us as API.md's timestamp (UTC, always six fraction digits). */
 void cf_time_format(int64_t us, char out[CF_TIME_STR_LEN]);
 

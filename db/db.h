@@ -22,6 +22,10 @@ struct db_conn;
 /* Opens a pool of `size` connections to conninfo (a libpq string or URI; copied, cleansed on
  * close). Connections are made on first use; none is made here. Never fails but for bad
  * arguments (CF_EINVAL). Close with db_pool_close(). */
+/* Sets statement_timeout (ms; 0: the server's default) on the pool's connections made from
+ * now on: call it before the first db_acquire(). */
+void db_pool_set_statement_timeout(struct db_pool *pool, int ms);
+
 CF_MUST_CHECK int db_pool_open(const char *conninfo, size_t size, int acquire_timeout_ms,
                                struct db_pool **out);
 

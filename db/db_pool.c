@@ -32,7 +32,15 @@ struct db_pool {
     bool *busy;
     size_t size;
     int timeout_ms;
+    int statement_timeout_ms; /* of connections made from now on; 0: the server's default */
 };
+
+void db_pool_set_statement_timeout(struct db_pool *pool, int ms)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->statement_timeout_ms = ms;
+    pthread_mutex_unlock(&pool->lock);
+}
 
 int db_pool_open(const char *conninfo, size_t size, int acquire_timeout_ms, struct db_pool **out)
 {
@@ -70,10 +78,16 @@ void db_pool_close(struct db_pool *pool)
     free(pool);
 }
 
-static PGconn *connect_pg(const char *conninfo)
+static PGconn *connect_pg(const char *conninfo, int statement_timeout_ms)
 {
-    const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
-    const char *vals[] = { conninfo, "cofferd", "5", NULL };
+    char options[64] = "";
+    const char *keys[] = { "dbname", "application_name", "connect_timeout", "options", NULL };
+    const char *vals[] = { conninfo, "cofferd", "5", options, NULL };
+
+    /* a statement may not outlive the request that runs it (0: PostgreSQL's default) */
+    if (statement_timeout_ms > 0 &&
+        cf_fmt(options, sizeof(options), "-c statement_timeout=%d", statement_timeout_ms) != 0)
+        options[0] = '\0';
     size_t first = (conninfo == NULL || *conninfo == '\0') ? 1 : 0; /* "" = libpq defaults */
 
     /* expand_dbname = 1: a conninfo string or URI in "dbname" is expanded; the later keys
@@ -117,10 +131,17 @@ static void redact_quoted(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
+static int connect_with(const char *conninfo, int statement_timeout_ms, struct db_conn **out);
+
 int db_connect(const char *conninfo, struct db_conn **out)
 {
+    return connect_with(conninfo, 0, out);
+}
+
+static int connect_with(const char *conninfo, int statement_timeout_ms, struct db_conn **out)
+{
     *out = NULL;
-    PGconn *pg = connect_pg(conninfo);
+    PGconn *pg = connect_pg(conninfo, statement_timeout_ms);
     if (pg == NULL)
         return CF_EUNAVAIL;
     if (PQstatus(pg) != CONNECTION_OK) {
@@ -173,7 +194,11 @@ static int take_slot(struct db_pool *pool, size_t *slot_out, struct db_conn **co
     struct timespec deadline;
     int r = CF_EUNAVAIL;
 
-    cf_deadline_ms(pool->timeout_ms, &deadline);
+    /* the pool's wait, and never past the deadline of the request this thread serves */
+    int64_t wait_ms = cf_request_budget_ms(pool->timeout_ms);
+    if (wait_ms <= 0)
+        return CF_EUNAVAIL;
+    cf_deadline_ms((int)wait_ms, &deadline); /* <= timeout_ms, an int */
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         size_t pick = SIZE_MAX;
@@ -223,7 +248,7 @@ int db_acquire(struct db_pool *pool, struct db_conn **out)
         db_disconnect(c);
         c = NULL;
     }
-    if (c == NULL && (r = db_connect(pool->conninfo, &c)) != 0) {
+    if (c == NULL && (r = connect_with(pool->conninfo, pool->statement_timeout_ms, &c)) != 0) {
         give_slot(pool, slot, NULL);
         return r;
     }

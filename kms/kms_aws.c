@@ -25,6 +25,7 @@
 #include "cf_json.h"
 #include "cf_log.h"
 #include "cf_mem.h"
+#include "cf_time.h"
 #include "kms_creds.h"
 #include "kms_curl.h"
 
@@ -308,9 +309,14 @@ static bool set_transport(const struct kms_aws *a, CURL *h)
     ok = ok && curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_VERBOSE, 0L) == CURLE_OK;
-    ok =
-        ok && curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->cfg.connect_timeout_ms) == CURLE_OK;
-    ok = ok && curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->cfg.timeout_ms) == CURLE_OK;
+    /* per attempt, and never past the deadline of the request this thread serves */
+    long connect_ms = (long)cf_request_budget_ms(a->cfg.connect_timeout_ms);
+    long total_ms = (long)cf_request_budget_ms(a->cfg.timeout_ms);
+    /* aws_send checked that some is left; 0 would mean no timeout to curl */
+    connect_ms = connect_ms > 0 ? connect_ms : 1;
+    total_ms = total_ms > 0 ? total_ms : 1;
+    ok = ok && curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) == CURLE_OK;
+    ok = ok && curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms) == CURLE_OK;
     ok = ok && curl_easy_setopt(h, CURLOPT_USERAGENT, AWS_USER_AGENT) == CURLE_OK;
     if (ok && a->ca_bundle[0] != '\0')
         ok = curl_easy_setopt(h, CURLOPT_CAINFO, a->ca_bundle) == CURLE_OK;
@@ -490,7 +496,14 @@ static int aws_send(struct kms_aws *a, const char *op, const struct cf_buf *body
     for (int attempt = 0; attempt < a->cfg.max_attempts; attempt++) {
         bool retry = false;
         if (attempt > 0)
-            sleep_ms(backoff_ms(&a->cfg, attempt - 1));
+            sleep_ms((long)cf_request_budget_ms(backoff_ms(&a->cfg, attempt - 1)));
+        if (cf_request_budget_ms(1) == 0) {
+            /* the request's deadline has passed: no more attempts */
+            cf_log(CF_LOG_WARN, "KMS request given up: the request's deadline passed", "{s:s, s:i}",
+                   "op", op, "attempts", attempt);
+            r = attempt > 0 && r != CF_EINTERNAL ? r : CF_EUNAVAIL;
+            break;
+        }
         cf_buf_reset(resp);
         r = aws_attempt(a, op, body, creds, resp, &retry);
         if (r == 0 || !retry)

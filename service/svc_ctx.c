@@ -71,8 +71,10 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,
-                     &ctx->pool) != 0 ||
-        auth_new(ctx->pool, ctx->kms, cfg, &ctx->auth) != 0)
+                     &ctx->pool) != 0)
+        return 1;
+    db_pool_set_statement_timeout(ctx->pool, (int)cfg->request_deadline_ms); /* <= 600000 */
+    if (auth_new(ctx->pool, ctx->kms, cfg, &ctx->auth) != 0)
         return 1;
     if (auth_resolve_keys(ctx->auth) != 0) {
         cf_log(CF_LOG_WARN,

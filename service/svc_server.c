@@ -171,7 +171,11 @@ static int on_request(struct mg_connection *conn)
 
     svc_req_init(&req, conn, ctx, true);
     svc_metrics_in_flight(1);
+    /* KMS calls, the pool and statements take no longer than this (the access-log row is
+     * still waited for: no answer without it) */
+    cf_request_deadline_set(req.start_ms + ctx->cfg->request_deadline_ms);
     int status = dispatch(&req);
+    cf_request_deadline_set(0);
     svc_metrics_in_flight(-1);
     svc_metrics_request(req.route, req.method, req.status, cf_mono_ms() - req.start_ms);
     log_request(&req);

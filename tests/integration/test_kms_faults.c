@@ -8,7 +8,9 @@
  *   and cofferd gives up by itself (before the relay lets anything through);
  * - twenty cold fetches at once do not take the workers: /healthcheck and /metrics answer
  *   while they wait;
- * - once KMS answers again the cold bundle comes, from the same process.
+ * - once KMS answers again the cold bundle comes, from the same process;
+ * - with KMS timeouts and retries that would take 20 s, COFFER_REQUEST_DEADLINE_MS of 1.5 s
+ *   ends the cold fetch first (503, and its access-log row is written).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,6 +25,7 @@
 
 #include "cf_json.h"
 #include "cf_log.h"
+#include "cf_time.h"
 #include "tkms.h"
 #include "tproxy.h"
 
@@ -212,11 +215,60 @@ test_warm_bundles_serve_and_cold_ones_fail_closed_while_kms_stalls_or_is_gone(vo
     free(cold.token);
 }
 
+/* The request deadline ends KMS's own timeouts and retries early. */
+static void test_the_request_deadline_ends_a_stalled_kms_call(void **state)
+{
+    struct fixture *x = *state;
+    struct tproxy *px = tproxy_start(x->f.moto_url);
+    struct t_cofferd d;
+    struct svc s;
+    char env[128], code[64];
+    bool secret;
+
+    snprintf(env, sizeof(env), "AWS_ENDPOINT_URL_KMS=%s", tproxy_url(px));
+    char *const extra[] = { env,
+                            "COFFER_KMS_TIMEOUT_MS=5000",
+                            "COFFER_KMS_MAX_ATTEMPTS=4",
+                            "COFFER_KMS_BACKOFF_BASE_MS=50",
+                            "COFFER_REQUEST_DEADLINE_MS=1500",
+                            NULL };
+    tkms_start_node(&x->f, &d, extra);
+    struct tapi api = tkms_node(&x->f, &d);
+    make_service(x, "kms-deadline-", &s);
+    tproxy_hold(px); /* the token itself needs KMS: the fetch stalls at once */
+    int64_t t0 = cf_mono_ms();
+    struct t_resp r;
+    tkms_fetch(&api, s.username, s.token, s.sid, &r);
+    int64_t took = cf_mono_ms() - t0;
+    long st = r.status;
+    secret = r.body.data != NULL && strstr(r.body.data, s.canary) != NULL;
+    snprintf(code, sizeof(code), "%s",
+             r.body.data != NULL && strstr(r.body.data, "kms_unavailable") ? "kms_unavailable"
+                                                                           : "");
+    tproxy_release(px);
+    assert_int_equal(st, 503);
+    assert_string_equal(code, "kms_unavailable");
+    assert_false(secret);
+    /* KMS alone (5 s a try, 4 tries) would have taken 20 s: the deadline ended it */
+    print_message("the stalled fetch was answered after %lld ms\n", (long long)took);
+    assert_true(took < 20000);
+    /* the caller could not be authenticated (its token needs KMS): logged as who it claimed */
+    char *d_row = tkms_audit_diff(&api, &r, "anonymous", s.username, "service.get", s.sid, "error",
+                                  "kms_unavailable");
+    if (d_row != NULL)
+        fail_msg("its access-log row: %s", d_row);
+    t_resp_free(&r);
+    free(s.token);
+    assert_int_equal(t_cofferd_stop(&d), 0);
+    tproxy_stop(px);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             test_warm_bundles_serve_and_cold_ones_fail_closed_while_kms_stalls_or_is_gone),
+        cmocka_unit_test(test_the_request_deadline_ends_a_stalled_kms_call),
     };
     cf_json_init();
     cf_log_set_level(CF_LOG_ERROR);
