@@ -150,22 +150,6 @@ static const struct setting settings[] = {
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-/* Writes a message for a bad setting and returns CF_ECONFIG. A message cut short by errcap is
- * still a message, so truncation is accepted here. */
-__attribute__((format(printf, 3, 4))) static int config_fail(char *err, size_t errcap,
-                                                             const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
-    int n = vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-    if (n < 0 && errcap > 0)
-        err[0] = '\0';
-    return CF_ECONFIG;
-}
-
 static char **str_slot(struct cf_config *cfg, const struct setting *s)
 {
     return (char **)((char *)cfg + s->offset);
@@ -194,15 +178,15 @@ static int set_value(struct cf_config *cfg, const struct setting *s, const char 
     switch (s->kind) {
     case SET_INT:
         if (cf_parse_i64(v, s->min, s->max, &n) != 0) {
-            return config_fail(err, errcap,
-                               "%s: expected an integer from %lld to %lld, got '%.40s'", from,
-                               (long long)s->min, (long long)s->max, v);
+            return cf_config_error(err, errcap,
+                                   "%s: expected an integer from %lld to %lld, got '%.40s'", from,
+                                   (long long)s->min, (long long)s->max, v);
         }
         *int_slot(cfg, s) = n;
         return 0;
     case SET_CHOICE:
         if (!is_choice(s, v)) {
-            return config_fail(
+            return cf_config_error(
                 err, errcap, "%s: '%.40s' is not one of the accepted values (see --help)", from, v);
         }
         break;
@@ -210,7 +194,7 @@ static int set_value(struct cf_config *cfg, const struct setting *s, const char 
         char host[256];
         int port;
         if (cf_config_listen_parts(v, host, sizeof(host), &port) != 0) {
-            return config_fail(
+            return cf_config_error(
                 err, errcap, "%s: expected host:port, [ipv6]:port or :port, got '%.80s'", from, v);
         }
         break;
@@ -277,7 +261,7 @@ int cf_config_load(struct cf_config *cfg, int argc, char **argv, char **rest, in
         }
         if (value == NULL) {
             if (i + 1 >= argc) {
-                return config_fail(err, errcap, "%s needs a value", s->flag);
+                return cf_config_error(err, errcap, "%s needs a value", s->flag);
             }
             value = argv[++i];
         }
@@ -317,7 +301,7 @@ int cf_config_check_serve(const struct cf_config *cfg, char *err, size_t errcap)
     }
     if (msg == NULL)
         return 0;
-    return config_fail(err, errcap, "%s", msg);
+    return cf_config_error(err, errcap, "%s", msg);
 }
 
 int cf_config_listen_parts(const char *listen, char *host, size_t hostcap, int *port)

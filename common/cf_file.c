@@ -8,19 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-__attribute__((format(printf, 3, 4))) static int file_fail(char *err, size_t errcap,
-                                                           const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
-    int n = vsnprintf(err, errcap, fmt, ap); /* a cut message is still a message */
-    va_end(ap);
-    if (n < 0 && errcap > 0)
-        err[0] = '\0';
-    return CF_ECONFIG;
-}
+#include "cf_str.h"
 
 int cf_file_read_secret(const char *path, size_t max, unsigned forbidden, const char *what,
                         struct cf_secret *out, char *err, size_t errcap)
@@ -32,24 +20,25 @@ int cf_file_read_secret(const char *path, size_t max, unsigned forbidden, const 
     *out = (struct cf_secret){ 0 };
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return file_fail(err, errcap, "cannot open %s %s (errno %d)", what, path, errno);
+        return cf_config_error(err, errcap, "cannot open %s %s (errno %d)", what, path, errno);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return file_fail(err, errcap, "%s %s is not a regular file", what, path);
+        return cf_config_error(err, errcap, "%s %s is not a regular file", what, path);
     }
     if ((st.st_mode & forbidden) != 0) {
         close(fd);
-        return file_fail(err, errcap, "%s %s may be read by %s (mode %03o): chmod %s", what, path,
-                         (forbidden & 070) != 0 ? "group or others" : "others",
-                         (unsigned)(st.st_mode & 0777), (forbidden & 070) != 0 ? "600" : "640");
+        return cf_config_error(err, errcap, "%s %s may be read by %s (mode %03o): chmod %s", what,
+                               path, (forbidden & 070) != 0 ? "group or others" : "others",
+                               (unsigned)(st.st_mode & 0777),
+                               (forbidden & 070) != 0 ? "600" : "640");
     }
     if (st.st_size <= 0 || (size_t)st.st_size > max || max > CF_SECRET_MAX) {
         close(fd);
-        return file_fail(err, errcap, "%s %s is empty or too large", what, path);
+        return cf_config_error(err, errcap, "%s %s is empty or too large", what, path);
     }
     if (cf_secret_alloc(out, (size_t)st.st_size) != 0) { /* size checked above */
         close(fd);
-        return file_fail(err, errcap, "%s %s is too large", what, path);
+        return cf_config_error(err, errcap, "%s %s is too large", what, path);
     }
     while (used < out->len && (n = read(fd, out->data + used, out->len - used)) > 0)
         used += (size_t)n; /* n > 0 */

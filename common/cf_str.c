@@ -18,7 +18,7 @@ int cf_fmt(char *buf, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     /* clang-tidy 14's valist checker loses track of va_start in every file after the first of
      * a multi-file run (each file checked alone is clean) and flags the v*printf call after it.
-     * The same NOLINT is in cf_buf_printf(), config_fail() and svc_cmd_usage(). */
+     * The same NOLINT is in cf_buf_printf(), cf_config_error() and svc_cmd_usage(). */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see above
     int n = vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
@@ -27,6 +27,19 @@ int cf_fmt(char *buf, size_t cap, const char *fmt, ...)
     if ((size_t)n >= cap) /* n >= 0: checked above */
         return CF_ETOOBIG;
     return 0;
+}
+
+int cf_config_error(char *err, size_t errcap, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
+    int n = vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
+    if (n < 0 && errcap > 0)
+        err[0] = '\0';
+    return CF_ECONFIG;
 }
 
 int cf_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)

@@ -15,6 +15,11 @@
 CF_MUST_CHECK int cf_fmt(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes a message into err[errcap] (a cut message is still a message) and returns
+ * CF_ECONFIG: how a loader says why a setting or a file cannot be used. */
+int cf_config_error(char *err, size_t errcap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parses a whole string as a decimal integer in [min, max]: optional '-', digits only, no
  * spaces, no '+'. CF_EINVAL when malformed, CF_ETOOBIG when out of range. */
 CF_MUST_CHECK int cf_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

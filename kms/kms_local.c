@@ -51,19 +51,6 @@ struct kms_local {
     size_t nkeys;
 };
 
-__attribute__((format(printf, 3, 4))) static int local_fail(char *err, size_t errcap,
-                                                            const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errcap, fmt, ap); /* a cut message is still a message */
-    va_end(ap);
-    if (n < 0 && errcap > 0)
-        err[0] = '\0';
-    return CF_ECONFIG;
-}
-
 static bool id_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -204,17 +191,17 @@ int kms_local_open(const char *path, struct kms_local **out, char *err, size_t e
 
     *out = NULL;
     if (path == NULL || *path == '\0')
-        return local_fail(err, errcap, "COFFER_LOCAL_KEY_FILE is not set");
+        return cf_config_error(err, errcap, "COFFER_LOCAL_KEY_FILE is not set");
     if ((r = cf_file_read_secret(path, LOCAL_FILE_MAX, 077, "the key file", &text, err, errcap)) !=
         0)
         return r;
     struct kms_local *kl = cf_xcalloc(1, sizeof(*kl));
     root = cf_json_parse(text.data, text.len, JSON_REJECT_DUPLICATES, NULL);
     if (root == NULL || parse_key_file(root, kl) != 0) {
-        r = local_fail(err, errcap,
-                       "the key file %s is malformed (expected version 1 with "
-                       "keys of id, aliases and 32-byte base64 material)",
-                       path);
+        r = cf_config_error(err, errcap,
+                            "the key file %s is malformed (expected version 1 with "
+                            "keys of id, aliases and 32-byte base64 material)",
+                            path);
         kms_local_free(kl);
         goto out;
     }
@@ -398,20 +385,20 @@ int kms_local_init_file(const char *path, char *err, size_t errcap)
     for (size_t i = 0; i < 3 && r == 0; i++)
         r = new_key_json(ids[i], created, json_object_get(root, "keys"));
     if (r != 0 || (text = json_dumps(root, JSON_INDENT(2))) == NULL) {
-        r = local_fail(err, errcap, "cannot make new keys");
+        r = cf_config_error(err, errcap, "cannot make new keys");
         goto out;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         r = errno == EEXIST ? CF_ECONFLICT : CF_EIO;
-        (void)local_fail(err, errcap, "cannot create %s: %s", path,
-                         errno == EEXIST ? "it exists already (refusing to overwrite)"
-                                         : "open failed");
+        (void)cf_config_error(err, errcap, "cannot create %s: %s", path,
+                              errno == EEXIST ? "it exists already (refusing to overwrite)"
+                                              : "open failed");
         goto out;
     }
     if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
         write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
-        r = local_fail(err, errcap, "cannot write %s", path);
+        r = cf_config_error(err, errcap, "cannot write %s", path);
         unlink(path);
     }
 out:

@@ -11,7 +11,6 @@
 #include "svc_tls.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_secret.h"
+#include "cf_str.h"
 
 #define PEM_MAX (1u << 20)
 
@@ -52,21 +52,6 @@ struct svc_tls {
     struct tls_pair *cur; /* what new handshakes get */
 };
 
-__attribute__((format(printf, 3, 4))) static int tls_fail(char *err, size_t errcap, const char *fmt,
-                                                          ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive, see cf_fmt()
-    int n = vsnprintf(err, errcap, fmt, ap); /* a cut message is still a message */
-    va_end(ap);
-    if (n < 0 && errcap > 0)
-        err[0] = '\0';
-    ERR_clear_error(); /* OpenSSL's queue may name the input: never passed on */
-    return CF_ECONFIG;
-}
-
 static void pair_free(struct tls_pair *p)
 {
     if (p == NULL)
@@ -84,15 +69,17 @@ static int read_certs(const char *path, struct tls_pair *p, char *err, size_t er
     X509 *x;
 
     if (b == NULL)
-        return tls_fail(err, errcap, "cannot read the TLS certificate %s", path);
+        return cf_config_error(err, errcap, "cannot read the TLS certificate %s", path);
     p->cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
     p->chain = sk_X509_new_null();
     while (p->cert != NULL && p->chain != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
         (void)sk_X509_push(p->chain, x); /* cannot fail for a stack that allocated */
     BIO_free(b);
     ERR_clear_error(); /* the loop ends at the end of the file, which OpenSSL notes as an error */
-    if (p->cert == NULL || p->chain == NULL)
-        return tls_fail(err, errcap, "the TLS certificate %s holds no PEM certificate", path);
+    if (p->cert == NULL || p->chain == NULL) {
+        return cf_config_error(err, errcap, "the TLS certificate %s holds no PEM certificate",
+                               path);
+    }
     return 0;
 }
 
@@ -109,8 +96,10 @@ static int read_key(const char *path, struct tls_pair *p, char *err, size_t errc
         p->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
     BIO_free(b);
     cf_secret_free(&pem);
-    if (p->key == NULL)
-        return tls_fail(err, errcap, "the TLS key %s holds no unencrypted PEM private key", path);
+    if (p->key == NULL) {
+        return cf_config_error(err, errcap, "the TLS key %s holds no unencrypted PEM private key",
+                               path);
+    }
     return 0;
 }
 
@@ -126,19 +115,21 @@ static int pair_load(const struct svc_tls *t, struct tls_pair **out, char *err, 
         (r = read_key(t->key_path, p, err, errcap)) != 0)
         goto out;
     if (X509_check_private_key(p->cert, p->key) != 1) {
-        r = tls_fail(err, errcap, "the TLS key %s does not belong to the certificate %s",
-                     t->key_path, t->cert_path);
+        r = cf_config_error(err, errcap, "the TLS key %s does not belong to the certificate %s",
+                            t->key_path, t->cert_path);
         goto out;
     }
     if (X509_digest(p->cert, EVP_sha256(), der_md, &mdlen) != 1 || mdlen != 32 ||
         cf_hex_encode(der_md, mdlen, p->fingerprint, sizeof(p->fingerprint)) != 0) {
-        r = tls_fail(err, errcap, "cannot take the fingerprint of %s", t->cert_path);
+        r = cf_config_error(err, errcap, "cannot take the fingerprint of %s", t->cert_path);
         goto out;
     }
     *out = p;
     p = NULL;
     r = 0;
 out:
+    if (r != 0)
+        ERR_clear_error(); /* OpenSSL's queue may name the input: never passed on */
     pair_free(p);
     return r;
 }
@@ -160,8 +151,9 @@ int svc_tls_new(const struct cf_config *cfg, struct svc_tls **out, char *err, si
     if (t->client_ca != NULL) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
         if (names == NULL) {
-            r = tls_fail(err, errcap, "COFFER_TLS_CLIENT_CA %s holds no PEM certificate",
-                         t->client_ca);
+            ERR_clear_error();
+            r = cf_config_error(err, errcap, "COFFER_TLS_CLIENT_CA %s holds no PEM certificate",
+                                t->client_ca);
             svc_tls_free(t);
             return r;
         }

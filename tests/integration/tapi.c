@@ -17,7 +17,7 @@
 #include "cf_crypto.h"
 #include "cf_json.h"
 
-int tapi_setup(void **state)
+int tapi_setup_env(void **state, char *const env[])
 {
     struct tapi *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -26,9 +26,14 @@ int tapi_setup(void **state)
     t_token_create(&f->db, "auditor", "auditor-1", f->auditor_token);
     snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
     snprintf(f->auditor, sizeof(f->auditor), "Authorization: Bearer %s", f->auditor_token);
-    t_cofferd_start(&f->d, &f->db, NULL);
+    t_cofferd_start(&f->d, &f->db, env);
     *state = f;
     return 0;
+}
+
+int tapi_setup(void **state)
+{
+    return tapi_setup_env(state, NULL);
 }
 
 int tapi_teardown(void **state)

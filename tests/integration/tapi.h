@@ -47,6 +47,9 @@ struct tapi {
 
 /* cmocka group setup and teardown: *state becomes a struct tapi. */
 int tapi_setup(void **state);
+
+/* tapi_setup() with cofferd started with the extra environment env (NULL-terminated). */
+int tapi_setup_env(void **state, char *const env[]);
 int tapi_teardown(void **state);
 
 /* A name nobody else uses: prefix followed by 8 random lowercase hex digits. */

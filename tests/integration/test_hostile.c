@@ -39,16 +39,7 @@ static char *const fixture_env[] = {
 
 static int setup(void **state)
 {
-    struct tapi *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    t_db_create(&f->db, true);
-    t_token_create(&f->db, "admin", "admin-1", f->admin_token);
-    t_token_create(&f->db, "auditor", "auditor-1", f->auditor_token);
-    snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
-    snprintf(f->auditor, sizeof(f->auditor), "Authorization: Bearer %s", f->auditor_token);
-    t_cofferd_start(&f->d, &f->db, fixture_env);
-    *state = f;
-    return 0;
+    return tapi_setup_env(state, fixture_env);
 }
 
 /* --- what a case expects ---------------------------------------------------------------- */

@@ -30,14 +30,7 @@ static char *const limits_env[] = { "COFFER_MAX_REQUEST_LINE_BYTES=600",
 
 static int setup(void **state)
 {
-    struct tapi *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    t_db_create(&f->db, true);
-    t_token_create(&f->db, "admin", "admin-1", f->admin_token);
-    snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
-    t_cofferd_start(&f->d, &f->db, limits_env);
-    *state = f;
-    return 0;
+    return tapi_setup_env(state, limits_env);
 }
 
 /* The status of GET path with extra header lines (each ending in CR LF), and its code. */
