@@ -170,6 +170,9 @@ static void test_kill_9_during_writes_leaves_whole_revisions_and_a_sound_chain(v
                  "resource_id = '%s' AND result = 'allowed'",
                  w[i].id);
         long rows = tapi_count(&f->api, sql);
+        print_message("credential %zu: %d writes answered 200, revision %ld stored, %ld update "
+                      "rows\n",
+                      i, atomic_load(&w[i].ok) - 1, rev, rows);
         if (rows != rev - 1)
             tapi_collect(&problems, w[i].id,
                          tapi_printf("%ld update rows for revision %ld", rows, rev));
