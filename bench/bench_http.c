@@ -5,7 +5,10 @@
  *
  * Usage: bench_http --url URL [--header "Name: value"]... [--threads N] [--seconds S]
  *                   [--requests N] [--label NAME]
- * Loopback only: the URL must name 127.0.0.1 or localhost.
+ *        bench_http --plan FILE [--threads N] [--label NAME]
+ * With --plan, each line of FILE is "URL<TAB>Name: value", and each is requested exactly once
+ * (a fleet boot: every service with its own token); the run ends when all are answered.
+ * Loopback only: every URL must name 127.0.0.1 or localhost.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,14 +32,17 @@ struct config {
     int nheaders;
     int threads;
     double seconds;
-    long requests; /* 0: by time */
+    long requests;                  /* 0: by time */
+    char **plan_url, **plan_header; /* --plan: one request each */
+    size_t nplan;
 };
 
 struct worker {
     const struct config *cfg;
     int64_t deadline_ms;
     _Atomic long *budget;
-    double *lat_ms; /* one per request made */
+    _Atomic size_t *next; /* --plan: the next line to request */
+    double *lat_ms;       /* one per request made */
     size_t n, cap;
     long ok, errors, other;
 };
@@ -74,9 +80,18 @@ static void *run(void *arg)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     for (;;) {
-        if (w->cfg->requests > 0 ? atomic_fetch_sub(w->budget, 1) <= 0
-                                 : cf_mono_ms() >= w->deadline_ms)
+        if (w->cfg->nplan > 0) {
+            size_t i = atomic_fetch_add(w->next, 1);
+            if (i >= w->cfg->nplan)
+                break;
+            curl_slist_free_all(hl);
+            hl = curl_slist_append(NULL, w->cfg->plan_header[i]);
+            curl_easy_setopt(h, CURLOPT_URL, w->cfg->plan_url[i]);
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        } else if (w->cfg->requests > 0 ? atomic_fetch_sub(w->budget, 1) <= 0
+                                        : cf_mono_ms() >= w->deadline_ms) {
             break;
+        }
         struct timespec a, b;
         long code = 0;
         clock_gettime(CLOCK_MONOTONIC, &a);
@@ -111,6 +126,43 @@ static double pct(const double *v, size_t n, double p)
     return v[i];
 }
 
+static bool loopback(const char *url)
+{
+    return url != NULL && (strncmp(url, "http://127.0.0.1:", 17) == 0 ||
+                           strncmp(url, "http://localhost:", 17) == 0);
+}
+
+/* Reads a plan: one "URL<TAB>header" per line. */
+static int read_plan(const char *path, struct config *c)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t cap = 0;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (tab == NULL)
+            continue;
+        *tab = '\0';
+        if (!loopback(line)) {
+            (void)fclose(f);
+            return -1;
+        }
+        if (c->nplan == cap) {
+            cap = cap ? cap * 2 : 1024;
+            c->plan_url = cf_xrealloc(c->plan_url, cap * sizeof(char *));
+            c->plan_header = cf_xrealloc(c->plan_header, cap * sizeof(char *));
+        }
+        c->plan_url[c->nplan] = cf_xstrdup(line);
+        c->plan_header[c->nplan++] = cf_xstrdup(tab + 1);
+    }
+    (void)fclose(f);
+    return c->nplan > 0 ? 0 : -1;
+}
+
 static int parse(int argc, char **argv, struct config *c)
 {
     int64_t n;
@@ -120,6 +172,9 @@ static int parse(int argc, char **argv, struct config *c)
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--url") == 0) {
             c->url = v;
+        } else if (strcmp(k, "--plan") == 0) {
+            if (read_plan(v, c) != 0)
+                return -1;
         } else if (strcmp(k, "--label") == 0) {
             c->label = v;
         } else if (strcmp(k, "--header") == 0 && c->nheaders < MAX_HEADERS) {
@@ -134,9 +189,8 @@ static int parse(int argc, char **argv, struct config *c)
             return -1;
         }
     }
-    if (c->url == NULL || c->threads < 1 || c->threads > MAX_THREADS || c->seconds <= 0 ||
-        (strncmp(c->url, "http://127.0.0.1:", 17) != 0 &&
-         strncmp(c->url, "http://localhost:", 17) != 0))
+    if ((c->nplan == 0 && !loopback(c->url)) || c->threads < 1 || c->threads > MAX_THREADS ||
+        c->seconds <= 0)
         return -1;
     return 0;
 }
@@ -147,10 +201,12 @@ int main(int argc, char **argv)
     struct worker w[MAX_THREADS] = { 0 };
     pthread_t t[MAX_THREADS];
     _Atomic long budget;
+    _Atomic size_t next = 0;
 
     if (parse(argc, argv, &cfg) != 0) {
         (void)fputs("usage: bench_http --url http://127.0.0.1:PORT/... [--header H]... "
-                    "[--threads N] [--seconds S] [--requests N] [--label NAME]\n",
+                    "[--threads N] [--seconds S] [--requests N] [--label NAME]\n"
+                    "       bench_http --plan FILE [--threads N] [--label NAME]\n",
                     stderr);
         return 2;
     }
@@ -160,7 +216,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.threads; i++) {
         w[i] = (struct worker){ .cfg = &cfg,
                                 .deadline_ms = start + (int64_t)(cfg.seconds * 1000),
-                                .budget = &budget };
+                                .budget = &budget,
+                                .next = &next };
         pthread_create(&t[i], NULL, run, &w[i]);
     }
     size_t total = 0;
@@ -188,6 +245,12 @@ int main(int argc, char **argv)
                  pct(all, total, 0.50), pct(all, total, 0.90), pct(all, total, 0.99),
                  total ? all[total - 1] : 0.0);
     free(all);
+    for (size_t i = 0; i < cfg.nplan; i++) {
+        free(cfg.plan_url[i]);
+        cf_free_cleanse_str(cfg.plan_header[i]); /* tokens */
+    }
+    free(cfg.plan_url);
+    free(cfg.plan_header);
     curl_global_cleanup();
     return errors == 0 && other == 0 ? 0 : 1;
 }
