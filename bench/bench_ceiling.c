@@ -65,8 +65,8 @@ int main(int argc, char **argv)
                            NULL };
     struct mg_callbacks cb = { .begin_request = on_request };
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    (void)signal(SIGINT, on_signal);
+    (void)signal(SIGTERM, on_signal);
     mg_init_library(0);
     struct mg_context *mg = mg_start(&cb, NULL, opts);
     if (mg == NULL) {

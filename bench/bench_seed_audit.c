@@ -29,10 +29,8 @@ static int fail(PGconn *pg, const char *what)
 
 static void copy_field(struct cf_buf *b, const char *s, char end)
 {
-    if (s == NULL)
-        cf_buf_append_str(b, "\\N"); /* none of our values holds a tab, newline or backslash */
-    else
-        cf_buf_append_str(b, s);
+    /* none of our values holds a tab, a newline or a backslash */
+    cf_buf_append_str(b, s != NULL ? s : "\\N");
     cf_buf_append(b, &end, 1);
 }
 
@@ -155,6 +153,6 @@ int main(int argc, char **argv)
             return fail(pg, "copy");
     }
     PQfinish(pg);
-    (void)printf("%lld\n", (long long)(head + rows));
+    (void)printf("%lld\n", (long long)head + (long long)rows);
     return 0;
 }
