@@ -34,6 +34,14 @@ struct audit_event {
     const char *reason; /* "ok", "not_modified", an error code or an auth reason */
 };
 
+/* What a committed append tells its caller: the row's id, and the catalog version its
+ * transaction read before locking the head (every catalog write whose row precedes this one
+ * in the log has a version at most this). */
+struct audit_receipt {
+    int64_t id;
+    int64_t catalog;
+};
+
 /* True if every field a row requires is present (resource type, id and revision may not be). */
 bool audit_event_complete(const struct audit_event *ev);
 
@@ -44,11 +52,13 @@ void audit_canonical(const struct db_audit_row *row, struct cf_buf *out);
 CF_MUST_CHECK int audit_row_hash(struct db_audit_row *row);
 
 /* Locks the head, builds the next row from ev (id, time from the database clock, prev_hash,
- * hash) and inserts it, inside the caller's open transaction. *id_out = the row's id (may be
- * NULL). CF_EINVAL for an event with a missing required field. */
-CF_MUST_CHECK int audit_append(struct db_conn *c, const struct audit_event *ev, int64_t *id_out);
+ * hash) and inserts it, inside the caller's open transaction. *out (may be NULL) gets the
+ * row's id and catalog version. CF_EINVAL for an event with a missing required field. */
+CF_MUST_CHECK int audit_append(struct db_conn *c, const struct audit_event *ev,
+                               struct audit_receipt *out);
 
 /* Appends one event in a transaction of its own on a connection from the pool. */
-CF_MUST_CHECK int audit_write(struct db_pool *pool, const struct audit_event *ev, int64_t *id_out);
+CF_MUST_CHECK int audit_write(struct db_pool *pool, const struct audit_event *ev,
+                              struct audit_receipt *out);
 
 #endif

@@ -9,15 +9,15 @@ bool audit_event_complete(const struct audit_event *ev)
            ev->source_ip != NULL && ev->action != NULL && ev->result != NULL && ev->reason != NULL;
 }
 
-int audit_append(struct db_conn *c, const struct audit_event *ev, int64_t *id_out)
+int audit_append(struct db_conn *c, const struct audit_event *ev, struct audit_receipt *out)
 {
     struct db_audit_row row = { 0 };
-    int64_t head_id, now_us;
+    int64_t head_id, now_us, catalog;
     int r;
 
     if (!audit_event_complete(ev))
         return CF_EINVAL;
-    if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us)) != 0)
+    if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
         return r;
     row.id = head_id + 1;
     cf_time_format(now_us, row.time);
@@ -36,12 +36,12 @@ int audit_append(struct db_conn *c, const struct audit_event *ev, int64_t *id_ou
         return r;
     if ((r = db_audit_insert(c, &row)) != 0)
         return r;
-    if (id_out != NULL)
-        *id_out = row.id;
+    if (out != NULL)
+        *out = (struct audit_receipt){ .id = row.id, .catalog = catalog };
     return 0;
 }
 
-int audit_write(struct db_pool *pool, const struct audit_event *ev, int64_t *id_out)
+int audit_write(struct db_pool *pool, const struct audit_event *ev, struct audit_receipt *out)
 {
     struct db_conn *c = NULL;
     int r;
@@ -50,7 +50,7 @@ int audit_write(struct db_pool *pool, const struct audit_event *ev, int64_t *id_
         goto out;
     if ((r = db_tx_begin(c)) != 0)
         goto out;
-    r = audit_append(c, ev, id_out);
+    r = audit_append(c, ev, out);
     r = db_tx_end(c, r);
 out:
     if (r != 0) {

@@ -29,6 +29,7 @@ struct ticket {
     bool abandoned;
     int result;
     int64_t id;
+    int64_t catalog; /* the version its batch read */
 };
 
 struct audit_writer {
@@ -115,11 +116,11 @@ static json_t *row_json(const struct db_audit_row *r)
 static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
 {
     struct db_audit_row row = { 0 };
-    int64_t head_id, now_us;
+    int64_t head_id, now_us, catalog;
     json_t *rows = json_array();
     int r;
 
-    if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us)) != 0)
+    if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
         goto out;
     cf_time_format(now_us, row.time);
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -145,6 +146,7 @@ static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
         }
         json_array_append_new(rows, j);
         batch[i]->id = row.id;
+        batch[i]->catalog = catalog;
         memcpy(row.prev_hash, row.hash, sizeof(row.prev_hash));
     }
     if (r == 0)
@@ -311,7 +313,8 @@ void audit_writer_stop(struct audit_writer *w)
     free(w);
 }
 
-int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev, int64_t *id_out)
+int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev,
+                        struct audit_receipt *out)
 {
     struct timespec deadline;
     int r;
@@ -339,8 +342,8 @@ int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev, in
         ;
     if (t->done) {
         r = t->result;
-        if (r == 0 && id_out != NULL)
-            *id_out = t->id;
+        if (r == 0 && out != NULL)
+            *out = (struct audit_receipt){ .id = t->id, .catalog = t->catalog };
     } else {
         t->abandoned = true; /* not written if the writer has not taken it yet */
         atomic_fetch_add(&w->failures, 1);

@@ -38,12 +38,13 @@ CF_MUST_CHECK int audit_writer_start(const char *conninfo, size_t max_batch, int
 /* Writes what is queued, stops the thread and frees the writer. Safe with NULL. */
 void audit_writer_stop(struct audit_writer *w);
 
-/* Queues ev (its strings are copied) and waits until its row is committed: 0 and *id_out;
+/* Queues ev (its strings are copied) and waits until its row is committed: 0 and *out (the
+ * row's id and the catalog version its batch read; may be NULL);
  * CF_EUNAVAIL when the batch could not be committed; CF_ETIMEOUT when timeout_ms passed
  * first (the row may still be written later; the caller fails closed either way).
  * Thread-safe. */
 CF_MUST_CHECK int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev,
-                                      int64_t *id_out);
+                                      struct audit_receipt *out);
 
 void audit_writer_stats(struct audit_writer *w, struct audit_writer_stats *out);
 

@@ -49,6 +49,9 @@ struct cf_config {
     char *mlock; /* "on" or "off" */
     int64_t datakey_cache_size;
     int64_t datakey_cache_ttl; /* seconds */
+    int64_t bundle_cache_size;
+    int64_t bundle_cache_bytes;
+    int64_t bundle_cache_ttl; /* seconds */
     int64_t kms_connect_timeout_ms;
     int64_t kms_timeout_ms;
     int64_t kms_max_attempts;

@@ -8,11 +8,11 @@
 #include "db_internal.h"
 
 int db_audit_lock_head(struct db_conn *c, int64_t *head_id, char head_hash[CF_SHA256_HEX_LEN + 1],
-                       int64_t *now_us)
+                       int64_t *now_us, int64_t *catalog)
 {
     static const struct db_stmt q = {
         "audit_lock_head",
-        "SELECT head_id, head_hash, (extract(epoch FROM now_time) * 1000000)::bigint"
+        "SELECT head_id, head_hash, (extract(epoch FROM now_time) * 1000000)::bigint, catalog"
         " FROM audit_lock_head()",
         0
     };
@@ -22,7 +22,7 @@ int db_audit_lock_head(struct db_conn *c, int64_t *head_id, char head_hash[CF_SH
     if ((r = db_exec(c, &q, NULL, NULL, NULL, &res)) != 0)
         return r;
     if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, head_id) != 0 ||
-        db_get_i64(res, 0, 2, now_us) != 0 ||
+        db_get_i64(res, 0, 2, now_us) != 0 || db_get_i64(res, 0, 3, catalog) != 0 ||
         cf_fmt(head_hash, CF_SHA256_HEX_LEN + 1, "%s", db_get(res, 0, 1)) != 0)
         r = CF_EDB;
     PQclear(res);

@@ -39,9 +39,12 @@ struct db_audit_row {
 };
 
 /* Locks the chain head until the transaction ends and reads it, with the database's clock
- * (microseconds since the epoch). Must run inside a transaction. */
+ * (microseconds since the epoch) and the catalog version, which it holds FOR SHARE from before
+ * the head is locked (migration 0003: no catalog write can commit between the read and the
+ * append's commit). Must run inside a transaction. */
 CF_MUST_CHECK int db_audit_lock_head(struct db_conn *c, int64_t *head_id,
-                                     char head_hash[CF_SHA256_HEX_LEN + 1], int64_t *now_us);
+                                     char head_hash[CF_SHA256_HEX_LEN + 1], int64_t *now_us,
+                                     int64_t *catalog);
 
 /* Reads the chain head without locking it (readiness, verification). */
 CF_MUST_CHECK int db_audit_head(struct db_conn *c, int64_t *head_id,

@@ -31,6 +31,20 @@ static int run(struct db_conn *c, const struct db_stmt *st, const char *const *p
     return r;
 }
 
+int db_catalog_version(struct db_conn *c, int64_t *out)
+{
+    static const struct db_stmt q = { "catalog_version",
+                                      "SELECT version FROM catalog_version WHERE singleton", 0 };
+    PGresult *res = NULL;
+    int r;
+
+    if ((r = db_exec(c, &q, NULL, NULL, NULL, &res)) != 0)
+        return r;
+    r = PQntuples(res) == 1 ? db_get_i64(res, 0, 0, out) : CF_EDB;
+    PQclear(res);
+    return r;
+}
+
 int db_service_get(struct db_conn *c, const char *id, bool for_update, json_t **row_out)
 {
 #define GET_SQL                                                                                    \

@@ -37,6 +37,10 @@ CF_MUST_CHECK int db_service_insert(struct db_conn *c, const struct db_service_w
 CF_MUST_CHECK int db_service_update(struct db_conn *c, const struct db_service_write *w,
                                     json_t **row_out);
 
+/* The catalog version (migration 0003): every write that committed before this read has a
+ * version at most *out, so rows read after it show at least those writes. */
+CF_MUST_CHECK int db_catalog_version(struct db_conn *c, int64_t *out);
+
 /* Reads the current row, locking it FOR UPDATE when asked. CF_ENOTFOUND if absent. */
 CF_MUST_CHECK int db_service_get(struct db_conn *c, const char *id, bool for_update,
                                  json_t **row_out);

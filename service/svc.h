@@ -52,6 +52,7 @@ struct svc_ctx {
     struct auth *auth;
     struct kms_client *kms;
     struct kms_dkcache *dkcache;     /* NULL when COFFER_DATAKEY_CACHE_SIZE is 0 */
+    struct svc_bundles *bundles;     /* NULL when COFFER_BUNDLE_CACHE_SIZE is 0 */
     const char *master_key;          /* for GenerateDataKey */
     struct audit_writer *audit;      /* group commit of access-log rows */
     struct svc_listener *listener;   /* the change listener (svc_listen.c) */
@@ -144,6 +145,7 @@ struct svc_req {
     char remote_addr[48];     /* the peer's address, "" when unknown */
     char request_id[SVC_REQUEST_ID_LEN + 1];
     int64_t start_ms;
+    int64_t start_us;            /* the same moment, finer (latency histograms) */
     char *seg[SVC_MAX_SEGMENTS]; /* decoded path segments (owned) */
     size_t nseg;
     bool seg_ok[SVC_MAX_SEGMENTS]; /* decoded segment is usable as an id */
@@ -152,6 +154,7 @@ struct svc_req {
     struct auth_principal who;
     struct auth_failure why;
     bool audited;                             /* the access-log row is written */
+    bool audit_tried;                         /* svc_audit_now() ran (and may have failed) */
     char audit_rid[3 * SVC_AUDIT_ID_MAX + 1]; /* the resource id of the row, bounded */
     const char *hdr_name[SVC_EXTRA_HEADERS];  /* headers a handler adds to its answer */
     char hdr_value[SVC_EXTRA_HEADERS][96];

@@ -15,6 +15,7 @@
 #include "cf_mem.h"
 #include "cf_str.h"
 #include "db_credentials.h"
+#include "svc_bundles.h"
 #include "svc_metrics.h"
 
 #define PAGE_TOKEN_MAX 2048
@@ -41,6 +42,7 @@ int svc_fail(struct svc_result *res, enum svc_code code, const char *fmt, ...)
     }
     json_decref(res->body);
     res->body = NULL;
+    cf_buf_free(&res->raw);
     return CF_EINVAL;
 }
 
@@ -64,10 +66,10 @@ static const char *result_of(int status)
     return status == 401 || status == 403 ? "denied" : "error";
 }
 
-int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev)
+int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev, struct audit_receipt *out)
 {
-    int r = ctx->audit != NULL ? audit_writer_submit(ctx->audit, ev, NULL)
-                               : audit_write(ctx->pool, ev, NULL);
+    int r = ctx->audit != NULL ? audit_writer_submit(ctx->audit, ev, out)
+                               : audit_write(ctx->pool, ev, out);
     if (r == 0)
         svc_metrics_audit_event(ev->result);
     return r;
@@ -97,23 +99,30 @@ void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct a
     };
 }
 
-int svc_finish(struct svc_req *req, struct svc_result *res)
+int svc_audit_now(struct svc_req *req, struct svc_result *res, struct audit_receipt *out)
 {
     struct audit_event ev;
-    int status;
 
     if (res->status == 0)
         (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL); /* a handler that decided nothing */
-    if (!req->audited) {
-        svc_audit_event(req, res, &ev);
-        if (svc_audit_submit(req->ctx, &ev) != 0) {
-            (void)svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
-        } else {
-            req->audited = true;
-        }
-    }
+    svc_audit_event(req, res, &ev);
+    req->audit_tried = true;
+    if (svc_audit_submit(req->ctx, &ev, out) != 0)
+        return svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
+    req->audited = true;
+    return 0;
+}
+
+int svc_finish(struct svc_req *req, struct svc_result *res)
+{
+    int status;
+
+    if (!req->audited && !req->audit_tried)
+        (void)svc_audit_now(req, res, NULL);
     if (res->status == 304) {
         status = svc_reply_not_modified(req);
+    } else if (res->status < 400 && res->raw.len > 0) {
+        status = svc_reply_text(req, res->status, "application/json", res->raw.data, res->raw.len);
     } else if (res->status < 400) {
         status = svc_reply_json(req, res->status, res->body);
     } else {
@@ -122,6 +131,7 @@ int svc_finish(struct svc_req *req, struct svc_result *res)
     json_decref(res->body);
     json_decref(res->extra);
     res->body = res->extra = NULL;
+    cf_buf_free(&res->raw);
     return status;
 }
 
@@ -478,5 +488,7 @@ void svc_tx_end(struct svc_req *req, struct svc_result *res, struct db_conn *c, 
         char payload[300];
         if (cf_fmt(payload, sizeof(payload), "%s:%s", kind, id) == 0)
             auth_forget(req->ctx->auth, payload);
+        if (strcmp(kind, "credential") == 0 || strcmp(kind, "service") == 0)
+            svc_bundles_clear(req->ctx->bundles);
     }
 }

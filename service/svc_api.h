@@ -21,6 +21,7 @@ struct svc_result {
     char message[256];     /* "" = the code's default text */
     json_t *extra;         /* extra members of an error body (owned) */
     json_t *body;          /* the answer of a success (owned) */
+    struct cf_buf raw;     /* or a success's serialised JSON body (owned, cleansed) */
     const char *action;    /* NULL = the route's action */
     char resource_id[256]; /* "" = the route's path segment */
     int64_t revision;
@@ -48,8 +49,15 @@ void svc_result_revision(struct svc_result *res, int64_t revision);
 int svc_finish(struct svc_req *req, struct svc_result *res);
 
 /* Writes one access-log row through the group-commit writer (or, without one, in a
- * transaction of its own) and waits for its commit. 0, or an error: fail closed. */
-CF_MUST_CHECK int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev);
+ * transaction of its own) and waits for its commit. 0 and *out (may be NULL), or an error:
+ * fail closed. */
+CF_MUST_CHECK int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event *ev,
+                                   struct audit_receipt *out);
+
+/* The audit half of svc_finish(), for a handler that must know its row's catalog version
+ * before it answers (the bundle cache): writes res's row now. 0 and *out; else res fails
+ * with 503 audit_unavailable (svc_finish() then answers that and writes no second row). */
+int svc_audit_now(struct svc_req *req, struct svc_result *res, struct audit_receipt *out);
 
 /* Fills ev for res, for writes that append the row inside their own transaction. The strings
  * point into req and res. After the commit, set req->audited. */

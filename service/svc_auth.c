@@ -40,7 +40,7 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
                req->request_id);
         return CF_EINTERNAL;
     }
-    int r = svc_audit_submit(req->ctx, &ev);
+    int r = svc_audit_submit(req->ctx, &ev, NULL);
     if (r != 0)
         return CF_EUNAVAIL;
     req->audited = true;

@@ -11,6 +11,7 @@
 #include "cf_log.h"
 #include "db_migrate.h"
 #include "svc_admit.h"
+#include "svc_bundles.h"
 #include "svc_ratelimit.h"
 #include "svc_tls.h"
 
@@ -84,6 +85,11 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
     }
     if ((rc = check_database(cfg, ctx)) != 0)
         return rc;
+    const struct svc_bundles_limits bl = { .max_entries = (size_t)cfg->bundle_cache_size,
+                                           .max_bytes = (size_t)cfg->bundle_cache_bytes,
+                                           .ttl_ms = cfg->bundle_cache_ttl * 1000 };
+    if (svc_bundles_new(&bl, &ctx->bundles) != 0)
+        return 2;
     if (audit_writer_start(cfg->database_url, (size_t)cfg->audit_batch_max,
                            (int)cfg->audit_batch_wait_ms, (int)cfg->audit_timeout_ms,
                            &ctx->audit) != 0 ||
@@ -98,6 +104,7 @@ void svc_ctx_close(struct svc_ctx *ctx)
     audit_writer_stop(ctx->audit); /* after the drain: every answered request has its row */
     auth_free(ctx->auth);
     db_pool_close(ctx->pool);
+    svc_bundles_free(ctx->bundles);
     kms_dkcache_free(ctx->dkcache);
     kms_client_free(ctx->kms);
     svc_tls_free(ctx->tls);

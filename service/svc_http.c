@@ -19,7 +19,8 @@ void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ct
     const struct mg_request_info *ri = mg_get_request_info(conn);
 
     *req = (struct svc_req){ .conn = conn, .ctx = ctx, .method = "", .content_length = -1 };
-    req->start_ms = cf_mono_ms();
+    req->start_us = cf_mono_us();
+    req->start_ms = req->start_us / 1000;
     req->status = 500;
     if (cf_rand_hex(SVC_REQUEST_ID_LEN / 2, req->request_id, sizeof(req->request_id)) != 0)
         memset(req->request_id, '0', SVC_REQUEST_ID_LEN);

@@ -15,6 +15,7 @@
 
 #include "cf_log.h"
 #include "db_listen.h"
+#include "svc_bundles.h"
 
 struct svc_listener {
     struct svc_ctx *ctx;
@@ -27,6 +28,7 @@ static void on_change(void *arg, const char *payload)
 {
     struct svc_listener *l = arg;
     auth_forget(l->ctx->auth, payload);
+    svc_bundles_clear(l->ctx->bundles); /* any catalog change may touch any bundle */
     atomic_fetch_add_explicit(&l->delivered, 1, memory_order_relaxed);
 }
 
@@ -52,11 +54,13 @@ static void *listen_thread(void *arg)
                 continue;
             }
             auth_forget(l->ctx->auth, NULL); /* anything may have changed meanwhile */
+            svc_bundles_clear(l->ctx->bundles);
             cf_log(CF_LOG_INFO, "listening for change notifications", NULL);
         }
         if (db_listen_wait(c, 250, on_change, l) != 0) {
             cf_log(CF_LOG_WARN, "change notifications lost: reconnecting", NULL);
             auth_forget(l->ctx->auth, NULL);
+            svc_bundles_clear(l->ctx->bundles);
             db_disconnect(c);
             c = NULL;
         }

@@ -12,20 +12,23 @@
 #include "cf_str.h"
 #include "kms_cache.h"
 #include "svc_admit.h"
+#include "svc_bundles.h"
 #include "svc_ratelimit.h"
 
 #define MAX_ROUTES 128 /* the route table is smaller; the last slot counts unmatched paths */
 #define NSTATUS    16
-#define NBUCKETS   12
+#define NBUCKETS   16
 
 static const int statuses[NSTATUS] = { 200, 201, 304, 400, 401, 403, 404, 405,
                                        409, 413, 415, 431, 500, 501, 503, 0 };
-static const int64_t bucket_ms[NBUCKETS] = { 1,   5,   10,   25,   50,   100,
-                                             250, 500, 1000, 2500, 5000, 10000 };
+/* microseconds: a warm fetch takes a fraction of a millisecond, a cold one up to seconds */
+static const int64_t bucket_us[NBUCKETS] = { 100,     250,     500,     1000,    2500,   5000,
+                                             10000,   25000,   50000,   100000,  250000, 500000,
+                                             1000000, 2500000, 5000000, 10000000 };
 
 static _Atomic uint64_t requests[MAX_ROUTES][NSTATUS];
 static _Atomic uint64_t duration_buckets[MAX_ROUTES][NBUCKETS + 1];
-static _Atomic uint64_t duration_sum_ms[MAX_ROUTES];
+static _Atomic uint64_t duration_sum_us[MAX_ROUTES];
 static _Atomic int64_t in_flight;
 static _Atomic uint64_t auth_counts[2][2][2]; /* method (kmsauth, api_token), ok, cache hit */
 static _Atomic uint64_t bundles[2];           /* 200, 304 */
@@ -47,15 +50,15 @@ static size_t status_slot(int status)
 }
 
 void svc_metrics_request(const struct svc_route *route, const char *method, int status,
-                         int64_t duration_ms)
+                         int64_t duration_us)
 {
     size_t r = route_slot(route), b = 0;
     (void)method; /* a route has one method; unmatched paths are counted together */
     atomic_fetch_add_explicit(&requests[r][status_slot(status)], 1, memory_order_relaxed);
-    while (b < NBUCKETS && duration_ms > bucket_ms[b])
+    while (b < NBUCKETS && duration_us > bucket_us[b])
         b++;
     atomic_fetch_add_explicit(&duration_buckets[r][b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&duration_sum_ms[r], (uint64_t)(duration_ms > 0 ? duration_ms : 0),
+    atomic_fetch_add_explicit(&duration_sum_us[r], (uint64_t)(duration_us > 0 ? duration_us : 0),
                               memory_order_relaxed);
 }
 
@@ -124,7 +127,7 @@ static int print_durations(struct cf_buf *b)
             r = cf_buf_printf(b,
                               "coffer_http_request_duration_seconds_bucket{route=\"%s\","
                               "le=\"%g\"} %llu\n",
-                              name, (double)bucket_ms[k] / 1000.0, (unsigned long long)acc);
+                              name, (double)bucket_us[k] / 1e6, (unsigned long long)acc);
         }
         if (r == 0) {
             r = cf_buf_printf(b,
@@ -133,7 +136,7 @@ static int print_durations(struct cf_buf *b)
                               "coffer_http_request_duration_seconds_sum{route=\"%s\"} %g\n"
                               "coffer_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                               name, (unsigned long long)cum, name,
-                              (double)load(&duration_sum_ms[i]) / 1000.0, name,
+                              (double)load(&duration_sum_us[i]) / 1e6, name,
                               (unsigned long long)cum);
         }
     }
@@ -281,6 +284,25 @@ static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
     return r;
 }
 
+static int print_bundle_cache(struct cf_buf *b, const struct svc_ctx *ctx)
+{
+    struct svc_bundles_stats st;
+
+    svc_bundles_stats(ctx->bundles, &st);
+    return cf_buf_printf(
+        b,
+        "# TYPE coffer_bundle_cache_hits_total counter\ncoffer_bundle_cache_hits_total %llu\n"
+        "# TYPE coffer_bundle_cache_misses_total counter\ncoffer_bundle_cache_misses_total %llu\n"
+        "# TYPE coffer_bundle_cache_rebuilds_total counter\n"
+        "coffer_bundle_cache_rebuilds_total{reason=\"catalog_version\"} %llu\n"
+        "# TYPE coffer_bundle_cache_evictions_total counter\n"
+        "coffer_bundle_cache_evictions_total %llu\n"
+        "# TYPE coffer_bundle_cache_entries gauge\ncoffer_bundle_cache_entries %zu\n"
+        "# TYPE coffer_bundle_cache_bytes gauge\ncoffer_bundle_cache_bytes %zu\n",
+        (unsigned long long)st.hits, (unsigned long long)st.misses, (unsigned long long)st.rebuilds,
+        (unsigned long long)st.evictions, st.entries, st.bytes);
+}
+
 int svc_h_metrics(struct svc_req *req)
 {
     struct cf_buf b = { 0 };
@@ -288,6 +310,8 @@ int svc_h_metrics(struct svc_req *req)
 
     if (r == 0)
         r = print_audit(&b, req->ctx);
+    if (r == 0)
+        r = print_bundle_cache(&b, req->ctx);
     if (r == 0)
         r = print_http(&b);
     if (r == 0)

@@ -10,9 +10,9 @@
 
 #include "svc.h"
 
-/* Counts a finished request (route may be NULL for unmatched paths). */
+/* Counts a finished request (route may be NULL for unmatched paths) and its latency. */
 void svc_metrics_request(const struct svc_route *route, const char *method, int status,
-                         int64_t duration_ms);
+                         int64_t duration_us);
 
 /* In-flight requests. */
 void svc_metrics_in_flight(int delta);

@@ -177,7 +177,7 @@ static int on_request(struct mg_connection *conn)
     int status = dispatch(&req);
     cf_request_deadline_set(0);
     svc_metrics_in_flight(-1);
-    svc_metrics_request(req.route, req.method, req.status, cf_mono_ms() - req.start_ms);
+    svc_metrics_request(req.route, req.method, req.status, cf_mono_us() - req.start_us);
     log_request(&req);
     req_free(&req);
     return status > 0 && status < 1000 ? status : 500;
@@ -249,7 +249,7 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
                         ? "the request is malformed, incomplete or larger than the server accepts"
                         : NULL,
                     NULL);
-    svc_metrics_request(NULL, req.method, req.status, cf_mono_ms() - req.start_ms);
+    svc_metrics_request(NULL, req.method, req.status, cf_mono_us() - req.start_us);
     cf_log(CF_LOG_INFO, "request refused by the HTTP parser", "{s:i, s:i, s:s}", "civetweb_status",
            status, "status", req.status, "request_id", req.request_id);
     return 0; /* handled */

@@ -13,9 +13,11 @@
 #include "cf_json.h"
 #include "cf_mem.h"
 #include "cf_str.h"
+#include "cf_time.h"
 #include "db_credentials.h"
 #include "db_services.h"
 #include "svc_api.h"
+#include "svc_bundles.h"
 #include "svc_metrics.h"
 #include "svc_repr.h"
 #include "svc_validate.h"
@@ -187,47 +189,95 @@ static bool etag_matches(const char *inm, const char *etag)
     return false;
 }
 
-/* The bundle of a loaded service, or 304 when the caller has it already. */
-static void answer_bundle(struct svc_req *req, struct svc_result *res, const json_t *service,
-                          const struct mapped *m, bool metadata_only)
+/* The cache key of one form of a bundle: the service, then what else shapes the body (the
+ * form asked for and the caller's role, which sets its permissions). */
+static int bundle_key(const struct svc_req *req, bool metadata_only, char *out, size_t n)
 {
-    bool admin = svc_is_admin(req), svc = req->who.role == AUTH_ROLE_SERVICE;
-    json_t *perms = svc_perms(true, admin || svc, admin, false, false);
-    json_t *creds = NULL;
-    char etag[36];
-
-    if (bundle_etag(service, m, metadata_only, perms, etag) != 0) {
-        (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL);
-        json_decref(perms);
-        return;
-    }
-    svc_add_header(req, "ETag", etag);
-    svc_add_header(req, "Vary", "Authorization, X-Auth-From, X-Auth-Token");
-    if (etag_matches(svc_header(req, "If-None-Match"), etag)) {
-        res->status = 304; /* no KMS call, no decryption */
-        res->not_modified = true;
-        svc_metrics_bundle(304);
-        json_decref(perms);
-        return;
-    }
-    if (expand_mapped(req, res, m, !metadata_only, &creds) != 0) {
-        json_decref(perms);
-        req->nhdr = 0; /* no ETag on a failure */
-        return;
-    }
-    svc_ok(res, svc_service_repr(service, creds, perms));
-    svc_metrics_bundle(200);
+    return cf_fmt(out, n, "%s\n%c%d", path_id(req), metadata_only ? 'm' : 'f', (int)req->who.role);
 }
 
-/* GET /v1/services/{id}: authenticate (done), authorise, 404, disabled, ETag, open. */
+/* Builds the answer from the database into *b: the catalog version is read first, so the
+ * rows read after it show at least every write up to it. When If-None-Match already names
+ * the bundle, b's body stays empty: no KMS call, no decryption (and nothing to cache). */
+static int build_bundle(struct svc_req *req, struct svc_result *res, bool metadata_only,
+                        struct svc_bundle *b)
+{
+    struct mapped m = { 0 };
+    struct db_conn *c = NULL;
+    json_t *row = NULL, *perms = NULL, *creds = NULL;
+    int r;
+
+    if ((r = svc_conn(req, res, &c)) != 0)
+        goto out;
+    if ((r = db_catalog_version(c, &b->catalog)) != 0 ||
+        (r = db_service_get(c, path_id(req), false, &row)) != 0) {
+        r = r == CF_ENOTFOUND ? svc_fail(res, SVC_NOT_FOUND, "service not found")
+                              : svc_fail_err(res, r);
+        goto out;
+    }
+    b->revision = json_integer_value(json_object_get(row, "revision"));
+    svc_result_revision(res, b->revision);
+    if (req->who.role == AUTH_ROLE_SERVICE && !json_is_true(json_object_get(row, "enabled"))) {
+        r = svc_fail(res, SVC_SERVICE_DISABLED, NULL);
+        goto out;
+    }
+    if ((r = load_mapped(res, c, path_id(req), &m)) != 0)
+        goto out;
+    db_release(req->ctx->pool, c);
+    c = NULL; /* opening the pairs needs no connection */
+    bool admin = svc_is_admin(req), svc = req->who.role == AUTH_ROLE_SERVICE;
+    perms = svc_perms(true, admin || svc, admin, false, false);
+    if ((r = bundle_etag(row, &m, metadata_only, perms, b->etag)) != 0) {
+        r = svc_fail(res, SVC_INTERNAL_ERROR, NULL);
+        goto out;
+    }
+    if (etag_matches(svc_header(req, "If-None-Match"), b->etag))
+        goto out;
+    if ((r = expand_mapped(req, res, &m, !metadata_only, &creds)) != 0)
+        goto out;
+    json_t *body = svc_service_repr(row, creds, perms); /* takes creds */
+    perms = NULL;                                       /* and perms */
+    if ((r = cf_json_dump_buf(body, JSON_COMPACT, &b->body)) != 0)
+        r = svc_fail(res, SVC_INTERNAL_ERROR, NULL);
+    json_decref(body); /* the zeroing free: it holds the pairs */
+out:
+    db_release(req->ctx->pool, c);
+    mapped_free(&m);
+    json_decref(perms);
+    json_decref(row);
+    return r;
+}
+
+/* Sets the answer for b: 304 when the caller has it already, else 200 with its body. */
+static void answer_bundle(struct svc_req *req, struct svc_result *res, const struct svc_bundle *b)
+{
+    req->nhdr = 0;
+    svc_add_header(req, "ETag", b->etag);
+    svc_add_header(req, "Vary", "Authorization, X-Auth-From, X-Auth-Token");
+    svc_result_revision(res, b->revision);
+    cf_buf_free(&res->raw);
+    if (etag_matches(svc_header(req, "If-None-Match"), b->etag)) {
+        res->status = 304;
+        res->not_modified = true;
+        return;
+    }
+    res->status = 200;
+    res->not_modified = false;
+    cf_buf_append(&res->raw, b->body.data, b->body.len);
+}
+
+/* GET /v1/services/{id}: authenticate (done), authorise, then the bundle from the cache or
+ * the database, its access-log row, and a rebuild when the bundle is older than the catalog
+ * version that row's append read: no fetch answers with a bundle older than a write that
+ * committed before its row, on any node. */
 int svc_h_service_get(struct svc_req *req)
 {
     struct svc_result res = { .action = "service.get_metadata" };
-    struct mapped m = { 0 };
-    struct db_conn *c = NULL;
-    json_t *row = NULL;
-    bool metadata_only = false;
-    int r;
+    struct svc_bundle b = { 0 };
+    struct audit_receipt rc;
+    struct svc_bundles *cache = req->ctx->bundles;
+    bool metadata_only = false, built = false;
+    char key[300];
 
     if (svc_query_bool(req, &res, "metadata_only", false, &metadata_only) != 0)
         goto out;
@@ -235,31 +285,36 @@ int svc_h_service_get(struct svc_req *req)
         res.action = "service.get";
     if (bundle_acl(req, &res, metadata_only) != 0)
         goto out;
-    if (!svc_service_id_valid(path_id(req))) {
+    if (!svc_service_id_valid(path_id(req)) || bundle_key(req, metadata_only, key, sizeof(key))) {
         (void)svc_fail(&res, SVC_NOT_FOUND, "service not found");
         goto out;
     }
-    if (svc_conn(req, &res, &c) != 0)
-        goto out;
-    if ((r = db_service_get(c, path_id(req), false, &row)) != 0) {
-        (void)(r == CF_ENOTFOUND ? svc_fail(&res, SVC_NOT_FOUND, "service not found")
-                                 : svc_fail_err(&res, r));
-        goto out;
+    if (svc_bundles_get(cache, key, cf_mono_ms(), &b) != 0) {
+        if (build_bundle(req, &res, metadata_only, &b) != 0)
+            goto out;
+        built = true;
     }
-    svc_result_revision(&res, json_integer_value(json_object_get(row, "revision")));
-    if (req->who.role == AUTH_ROLE_SERVICE && !json_is_true(json_object_get(row, "enabled"))) {
-        (void)svc_fail(&res, SVC_SERVICE_DISABLED, NULL);
+    answer_bundle(req, &res, &b);
+    if (svc_audit_now(req, &res, &rc) != 0)
         goto out;
+    if (b.catalog < rc.catalog) {
+        /* a write committed before this row was appended and may not be in b: build again,
+         * from rows read after that commit (the row stays: it records the fetch) */
+        svc_bundles_count_rebuild(cache);
+        svc_bundle_free(&b);
+        b = (struct svc_bundle){ 0 };
+        if (build_bundle(req, &res, metadata_only, &b) != 0) {
+            req->nhdr = 0; /* no ETag on a failure */
+            goto out;
+        }
+        built = true;
+        answer_bundle(req, &res, &b);
     }
-    if (load_mapped(&res, c, path_id(req), &m) != 0)
-        goto out;
-    db_release(req->ctx->pool, c);
-    c = NULL; /* opening the pairs needs no connection */
-    answer_bundle(req, &res, row, &m, metadata_only);
+    if (built && b.body.len > 0)
+        svc_bundles_put(cache, key, &b, cf_mono_ms());
+    svc_metrics_bundle(res.status);
 out:
-    db_release(req->ctx->pool, c);
-    mapped_free(&m);
-    json_decref(row);
+    svc_bundle_free(&b);
     return svc_finish(req, &res);
 }
 

@@ -246,7 +246,7 @@ static void test_appended_rows_form_a_chain_that_recomputes(void **state)
     (void)state;
     struct t_db db;
     struct db_pool *pool = NULL;
-    int64_t id;
+    struct audit_receipt rc;
     char sql[256], stored[80], prev[80];
 
     t_db_create(&db, true);
@@ -255,8 +255,8 @@ static void test_appended_rows_form_a_chain_that_recomputes(void **state)
                           "0000000000000000000000000000000c" };
     for (int i = 0; i < 3; i++) {
         struct audit_event ev = event(ids[i], i == 1 ? "denied" : "allowed");
-        assert_int_equal(audit_write(pool, &ev, &id), 0);
-        assert_int_equal(id, i + 1);
+        assert_int_equal(audit_write(pool, &ev, &rc), 0);
+        assert_int_equal(rc.id, i + 1);
     }
     /* recompute row 2 from what is stored */
     struct db_audit_row r = { .id = 2,

@@ -194,7 +194,14 @@ static void test_canary_values_are_nowhere_but_their_answers(void **state)
     char *log = read_file(f->api.d.log_path);
     check_text(log, &c, "cofferd's log");
     free(log);
-    /* cofferd's memory, once every answer is out */
+    /* cofferd's memory, once every answer is out and the bundle cache, which holds the bundle
+     * until the catalog changes, has dropped (and cleansed) it: a write on this node does that */
+    char other[TAPI_ID_LEN], flush[64];
+    tapi_name(flush, sizeof(flush), "hygiene-flush-");
+    tapi_cred_new(&f->api, flush, "{\"k\": \"not a canary\"}", other);
+    tapi_send(&f->api, NULL, "GET", NULL, &r, "/metrics");
+    assert_non_null(strstr(r.body.data, "\ncoffer_bundle_cache_entries 0\n"));
+    t_resp_free(&r);
     const char *needles[] = { c.v1, c.v2 };
     char *found = search_memory(f->api.d.pid, needles, 2);
     if (found[0] != '\0')

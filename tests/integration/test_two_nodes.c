@@ -3,8 +3,11 @@
  * 8.4, 8.1, issue 6 "cache coherence across nodes"): whatever is written through node A, node
  * B's next bundle shows it, never a stale one; a principal's role changed or removed, and an API
  * token revoked, through A take effect on B (polled with a deadline; no timing asserted). A
- * credential write stalled on KMS on one node holds up no write on the other.
+ * credential write stalled on KMS on one node holds up no write on the other. Under concurrent
+ * writes on both nodes, no fetch answers with a bundle older than a write logged before its
+ * access-log row (issue 13: the bundle caches and the catalog version).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "cf_json.h"
@@ -371,6 +376,239 @@ static void test_a_write_stalled_on_kms_holds_up_no_write_on_another_node(void *
     t_resp_free(&put);
 }
 
+/* --- the consistency rule under concurrent writes ----------------------------------------- */
+
+#define RACE_WRITES_EACH  40  /* per writer: one writer on each node */
+#define RACE_FETCHES_EACH 120 /* per fetcher: two fetchers on each node */
+
+struct race {
+    const char *base[2]; /* node A, node B */
+    const char *admin;   /* "Authorization: Bearer ..." */
+    const char *service; /* the service's Basic header */
+    const char *sid, *cid;
+};
+
+struct race_fetch {
+    char rid[33];
+    long revision; /* the credential's revision in the bundle the caller now holds */
+    long status;
+};
+
+struct race_worker {
+    const struct race *r;
+    int node, index;
+    struct race_fetch fetch[RACE_FETCHES_EACH];
+    int failures;
+    char problem[256];
+};
+
+static size_t race_collect(char *p, size_t size, size_t n, void *buf)
+{
+    cf_buf_append(buf, p, size * n);
+    return size * n;
+}
+
+/* One request with curl (no cmocka in threads); 0 and the status, or -1. */
+static long race_send(const char *method, const char *url, const char *const *headers,
+                      const char *body, struct cf_buf *resp, struct cf_buf *head)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    long status = -1;
+
+    for (size_t i = 0; headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, race_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, race_collect);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, head);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+/* The value of header name in a raw header block, or "" (case-insensitive name). */
+static void race_header(const struct cf_buf *head, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    const char *p = head->data;
+
+    out[0] = '\0';
+    while (p != NULL && *p != '\0') {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            p += n + 1;
+            while (*p == ' ')
+                p++;
+            size_t len = strcspn(p, "\r\n");
+            snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), p);
+            return;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+}
+
+static void *race_writer(void *arg)
+{
+    struct race_worker *w = arg;
+    const char *h[] = { w->r->admin, "Content-Type: application/json", NULL };
+    char url[256], body[128];
+
+    snprintf(url, sizeof(url), "%s/v1/credentials/%s", w->r->base[w->node], w->r->cid);
+    for (int i = 0; i < RACE_WRITES_EACH; i++) {
+        struct cf_buf resp = { 0 }, head = { 0 };
+        snprintf(body, sizeof(body), "{\"credential_pairs\": {\"pw\": \"node%d-%d\"}}", w->node, i);
+        long st = race_send("PUT", url, h, body, &resp, &head);
+        if (st != 200 && w->failures++ == 0)
+            snprintf(w->problem, sizeof(w->problem), "write %d on node %d: %ld %.150s", i, w->node,
+                     st, resp.data != NULL ? resp.data : "");
+        cf_buf_free(&resp);
+        cf_buf_free(&head);
+    }
+    return NULL;
+}
+
+static void *race_fetcher(void *arg)
+{
+    struct race_worker *w = arg;
+    char url[256], etag[64] = "", inm[96];
+    long held = 0; /* the revision of the bundle last received */
+
+    snprintf(url, sizeof(url), "%s/v1/services/%s?metadata_only=False", w->r->base[w->node],
+             w->r->sid);
+    for (int i = 0; i < RACE_FETCHES_EACH; i++) {
+        struct race_fetch *f = &w->fetch[i];
+        struct cf_buf resp = { 0 }, head = { 0 };
+        bool revalidate = etag[0] != '\0' && i % 2 == 1;
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        const char *h[] = { w->r->service, revalidate ? inm : NULL, NULL };
+        f->status = race_send("GET", url, h, NULL, &resp, &head);
+        race_header(&head, "X-Request-Id", f->rid, sizeof(f->rid));
+        if (f->status == 200) {
+            json_t *b = cf_json_parse(resp.data, resp.len, 0, NULL);
+            json_t *c = json_array_get(json_object_get(b, "credentials"), 0);
+            held = (long)json_integer_value(json_object_get(c, "revision"));
+            race_header(&head, "ETag", etag, sizeof(etag));
+            json_decref(b);
+        }
+        f->revision = held;
+        if (f->status != 200 && f->status != 304 && w->failures++ == 0)
+            snprintf(w->problem, sizeof(w->problem), "fetch %d on node %d: %ld %.150s", i, w->node,
+                     f->status, resp.data != NULL ? resp.data : "");
+        cf_buf_free(&resp);
+        cf_buf_free(&head);
+    }
+    return NULL;
+}
+
+/* The rule of issue 13: no fetch, on either node, answers with a bundle older than a write
+ * whose access-log row precedes the fetch's row (a write's row commits with the write, so
+ * such a write committed before the fetch's row). Two writers (one per node) update one
+ * credential while four fetchers (two per node, half of them revalidating with If-None-Match)
+ * read the service's bundle through the bundle caches; then every fetch is checked against
+ * the log: its credential revision must be at least the highest one written before its row. */
+static void test_no_fetch_returns_a_bundle_older_than_a_write_logged_before_it(void **state)
+{
+    struct nodes *n = *state;
+    struct tkms *f = &n->f;
+    char sid[64], name[64], id[TAPI_ID_LEN];
+    struct svc_token t;
+
+    tapi_name(name, sizeof(name), "race-");
+    tapi_cred_new(&f->api, name, "{\"pw\": \"start\"}", id);
+    tapi_name(sid, sizeof(sid), "svc-race-");
+    const char *ids[] = { id, NULL };
+    tapi_svc_map(&f->api, sid, ids);
+    svc_token_new(f, sid, &t);
+    json_decref(bundle(&f->api, &t, sid, NULL, NULL)); /* both caches warm */
+    json_decref(bundle(&n->b, &t, sid, NULL, NULL));
+
+    struct race r = { .base = { f->api.d.base_url, n->b.d.base_url },
+                      .admin = f->api.admin,
+                      .service = t.basic.h[0],
+                      .sid = sid,
+                      .cid = id };
+    struct race_worker *w = calloc(6, sizeof(*w));
+    pthread_t th[6];
+    assert_non_null(w);
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct race_worker){ .r = &r, .node = i % 2, .index = i };
+        assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? race_writer : race_fetcher, &w[i]),
+                         0);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 6; i++) {
+        if (w[i].failures > 0)
+            fail_msg("%d requests failed; the first: %s", w[i].failures, w[i].problem);
+    }
+
+    /* the log in order: writes raise the floor; each fetch's row records the floor it met */
+    char *sql = tapi_printf(
+        "SELECT string_agg(action || ' ' || request_id || ' ' || coalesce(revision, 0), E'\\n'"
+        " ORDER BY id) FROM audit_log WHERE (action IN ('credential.create', 'credential.update')"
+        " AND resource_id = '%s') OR (action = 'service.get' AND resource_id = '%s')",
+        id, sid);
+    char *log = tapi_sql(&f->api, sql);
+    long floor = 0, checked = 0, stale = 0, writes = 0;
+    char first[256] = "";
+    for (char *line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char action[32], rid[33];
+        long rev;
+        if (sscanf(line, "%31s %32s %ld", action, rid, &rev) != 3)
+            fail_msg("unreadable log line: %s", line);
+        if (strcmp(action, "service.get") != 0) {
+            floor = rev > floor ? rev : floor;
+            writes++;
+            continue;
+        }
+        for (int i = 2; i < 6; i++) {
+            for (int k = 0; k < RACE_FETCHES_EACH; k++) {
+                const struct race_fetch *x = &w[i].fetch[k];
+                if (strcmp(x->rid, rid) != 0)
+                    continue;
+                checked++;
+                if (x->revision < floor && stale++ == 0)
+                    snprintf(first, sizeof(first),
+                             "fetch %s on node %c answered %ld (%s) after revision %ld was logged",
+                             rid, w[i].node == 0 ? 'A' : 'B', x->revision,
+                             x->status == 304 ? "a 304" : "a 200", floor);
+            }
+        }
+    }
+    print_message("%ld writes and %ld fetches checked against the log\n", writes, checked);
+    assert_int_equal(writes, 1 + 2 * RACE_WRITES_EACH);
+    assert_int_equal(checked, 4 * RACE_FETCHES_EACH);
+    if (stale > 0)
+        fail_msg("%ld fetches were older than a write logged before them; the first: %s", stale,
+                 first);
+
+    /* and the caches were used: hits on both nodes */
+    for (int node = 0; node < 2; node++) {
+        struct t_resp m;
+        char *url = tapi_printf("%s/metrics", r.base[node]);
+        t_http("GET", url, NULL, NULL, &m);
+        free(url);
+        assert_non_null(strstr(m.body.data, "coffer_bundle_cache_hits_total "));
+        assert_null(strstr(m.body.data, "coffer_bundle_cache_hits_total 0\n"));
+        t_resp_free(&m);
+    }
+    free(log);
+    free(sql);
+    free(w);
+    svc_token_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_a_principals_role_changed_or_removed_through_a_takes_effect_on_b),
         cmocka_unit_test(test_an_api_token_revoked_through_a_stops_working_on_b),
         cmocka_unit_test(test_a_write_stalled_on_kms_holds_up_no_write_on_another_node),
+        cmocka_unit_test(test_no_fetch_returns_a_bundle_older_than_a_write_logged_before_it),
     };
 
     cf_json_init();
