@@ -14,6 +14,16 @@ function request()
   n = n + 1
   local id = ids[(n % #ids) + 1]
   local body = string.format('{"credential_pairs": {"k_%s": "%d-%d"}}', id, tag, n)
-  return wrk.format("PUT", "/v1/credentials/" .. id,
-                    { ["Content-Type"] = "application/json" }, body)
+  local headers = {} -- wrk.format takes these instead of wrk.headers (the -H ones)
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Content-Type"] = "application/json"
+  return wrk.format("PUT", "/v1/credentials/" .. id, headers, body)
+end
+
+local reported = false
+function response(status, headers, body)
+  if status >= 300 and not reported then
+    reported = true
+    io.stderr:write("update.lua: first refusal: " .. status .. " " .. body .. "\n")
+  end
 end

@@ -286,6 +286,22 @@ static void test_appended_rows_form_a_chain_that_recomputes(void **state)
     t_db_drop(&db);
 }
 
+/* tmpl with every HEAD replaced by head, into out. */
+static void with_head(const char *tmpl, const char *head, char *out, size_t cap)
+{
+    size_t o = 0, hl = strlen(head);
+    for (const char *p = tmpl; *p != '\0' && o + hl + 1 < cap;) {
+        if (strncmp(p, "HEAD", 4) == 0) {
+            memcpy(out + o, head, hl);
+            o += hl;
+            p += 4;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void test_the_app_role_may_not_change_the_access_log(void **state)
 {
     (void)state;
@@ -311,15 +327,59 @@ static void test_the_app_role_may_not_change_the_access_log(void **state)
     assert_string_equal(t_sql(db.owner_url, "DELETE FROM audit_log", NULL, 0), "42501");
     assert_string_equal(t_sql(db.super_url, "TRUNCATE audit_log", NULL, 0), "42501");
     assert_string_equal(t_sql(db.super_url, "UPDATE audit_head SET id = 0", NULL, 0), "42501");
-    /* a row that does not extend the head is refused */
-    assert_string_equal(
-        t_sql(db.app_url,
-              "INSERT INTO audit_log VALUES (5, now(), 'r', 'system', 'a', 'local', 'x.y', NULL, "
-              "NULL, NULL, 'allowed', 'ok', repeat('0', 64), repeat('1', 64))",
-              NULL, 0),
-        "40001");
+    /* rows that do not extend the head are refused, whole statements at a time (0004) */
+#define ROW(id, prev, hash)                                                                        \
+    "(" id ", now(), repeat('a', 32), 'system', 'a', 'local', 'x.y', NULL, NULL, NULL, "           \
+    "'allowed', 'ok', " prev ", " hash ")"
+#define INSERT "INSERT INTO audit_log VALUES "
+    t_sql_ok(db.app_url, "SELECT hash FROM audit_head", v, sizeof(v));
+    char head1[96], sql[1024];
+    snprintf(head1, sizeof(head1), "'%.64s'", v);
+    const char *refused[] = {
+        INSERT ROW("5", "repeat('0', 64)", "repeat('1', 64)"), /* past the head */
+        INSERT ROW("2", "repeat('0', 64)", "repeat('1', 64)"), /* the wrong prev_hash */
+        INSERT ROW("1", "repeat('0', 64)", "repeat('1', 64)"), /* the head's own id */
+        INSERT ROW("2", "HEAD", "repeat('1', 64)") ", " ROW("4", "repeat('1', 64)",
+                                                            "repeat('2', 64)"),
+        INSERT ROW("2", "HEAD", "repeat('1', 64)") ", " ROW("3", "repeat('9', 64)",
+                                                            "repeat('2', 64)"),
+        INSERT ROW("3", "repeat('1', 64)", "repeat('2', 64)") ", " ROW(
+            "2", "HEAD", "repeat('1', 64)") ", " ROW("5", "repeat('2', 64)", "repeat('3', 64)"),
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        with_head(refused[i], head1, sql, sizeof(sql));
+        const char *sqlstate = t_sql(db.app_url, sql, NULL, 0);
+        if (strcmp(sqlstate, "40001") != 0 && strcmp(sqlstate, "23505") != 0)
+            fail_msg("statement %zu answered %s, not a refusal: %s", i, sqlstate, sql);
+    }
+    t_sql_ok(db.app_url, "SELECT id FROM audit_head", v, sizeof(v));
+    assert_string_equal(v, "1");
+    /* two rows in one statement, in either order, that extend the head: accepted, head + 2 */
+    with_head(INSERT ROW("3", "repeat('1', 64)", "repeat('2', 64)") ", " ROW("2", "HEAD",
+                                                                             "repeat('1', 64)"),
+              head1, sql, sizeof(sql));
+    t_sql_ok(db.app_url, sql, NULL, 0);
+    t_sql_ok(db.app_url, "SELECT id || ':' || hash FROM audit_head", v, sizeof(v));
+    assert_string_equal(v, "3:2222222222222222222222222222222222222222222222222222222222222222");
+#undef ROW
+#undef INSERT
     t_sql_ok(db.app_url, "SELECT result || count(*) FROM audit_log GROUP BY result", v, sizeof(v));
-    assert_string_equal(v, "allowed1");
+    assert_string_equal(v, "allowed3");
+
+    /* the catalog version: moved only by catalog writes, forward, never by a role directly */
+    assert_string_equal(t_sql(db.app_url, "UPDATE catalog_version SET version = 0", NULL, 0),
+                        "42501");
+    assert_string_equal(t_sql(db.super_url, "UPDATE catalog_version SET version = 0", NULL, 0),
+                        "42501");
+    assert_string_equal(t_sql(db.super_url, "DELETE FROM catalog_version", NULL, 0), "42501");
+    t_sql_ok(db.app_url, "SELECT version FROM catalog_version", v, sizeof(v));
+    long before = strtol(v, NULL, 10);
+    t_sql_ok(db.super_url,
+             "INSERT INTO services (id, enabled, revision, modified_date, modified_by)"
+             " VALUES ('catalog-probe', true, 1, now(), 'test')",
+             NULL, 0);
+    t_sql_ok(db.app_url, "SELECT version FROM catalog_version", v, sizeof(v));
+    assert_true(strtol(v, NULL, 10) > before);
     t_db_drop(&db);
 }
 
