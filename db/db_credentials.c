@@ -214,7 +214,8 @@ int db_credential_keys_of(struct db_conn *c, const json_t *ids, json_t **map_out
     return r;
 }
 
-int db_credential_neighbours(struct db_conn *c, const char *id, json_t **rows_out)
+int db_credential_neighbours(struct db_conn *c, const char *id, const json_t *keys,
+                             json_t **rows_out)
 {
     static const struct db_stmt q = {
         "credential_neighbours",
@@ -224,11 +225,18 @@ int db_credential_neighbours(struct db_conn *c, const char *id, json_t **rows_ou
         " FROM service_credentials sc"
         " JOIN service_credentials o ON o.service_id = sc.service_id"
         "  AND o.credential_id <> sc.credential_id"
-        " JOIN credentials k ON k.id = o.credential_id WHERE sc.credential_id = $1",
-        1
+        " JOIN credentials k ON k.id = o.credential_id WHERE sc.credential_id = $1"
+        " AND k.credential_keys && " DB_TEXT_ARRAY("$2"),
+        2
     };
-    const char *params[] = { id };
-    return db_exec_json(c, &q, params, NULL, NULL, rows_out);
+    char *text = json_dumps(keys, JSON_COMPACT);
+
+    if (text == NULL)
+        return CF_EINVAL;
+    const char *params[] = { id, text };
+    int r = db_exec_json(c, &q, params, NULL, NULL, rows_out);
+    cf_json_free_str(text);
+    return r;
 }
 
 int db_notify_change(struct db_conn *c, const char *kind, const char *id)

@@ -88,9 +88,12 @@ CF_MUST_CHECK int db_credential_services(struct db_conn *c, const char *id, json
 /* For each id of ids (a JSON array) that exists: {"<id>": ["key", ...]} (current keys). */
 CF_MUST_CHECK int db_credential_keys_of(struct db_conn *c, const json_t *ids, json_t **map_out);
 
-/* The neighbours of a credential: for every service mapping it, every other credential mapped
- * to that service, as [{"service_id", "credential_id", "credential_keys": [...]}]. */
-CF_MUST_CHECK int db_credential_neighbours(struct db_conn *c, const char *id, json_t **rows_out);
+/* The neighbours of a credential that share a key with keys (a JSON array of strings): for
+ * every service mapping it, every other credential mapped to that service holding one of
+ * those keys, as [{"service_id", "credential_id", "credential_keys": [...]}]. Only these can
+ * conflict, so the database sends no others. */
+CF_MUST_CHECK int db_credential_neighbours(struct db_conn *c, const char *id, const json_t *keys,
+                                           json_t **rows_out);
 
 /* The credentials mapped to a service: current rows sorted by lower(name), id, with the
  * sealed payload of each current revision. *rows_out is an array of *n_out rows and

@@ -5,6 +5,7 @@
  * blocked (svc_serve() takes them with sigwait), jansson's zeroing allocator installed.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +63,18 @@ static void harden_process(void)
     r = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     (void)r;
 #endif
+}
+
+/* glibc gives threads up to eight malloc arenas per core, and each keeps the memory it once
+ * used; with 128 worker threads that is most of cofferd's resident size. Two arenas hold it
+ * to a small, steady size (issue 13: 1,000 warm services in under 32 MiB) at no measured cost
+ * to throughput; MALLOC_ARENA_MAX in the environment still decides when set. */
+static void bound_malloc_arenas(void)
+{
+    if (getenv("MALLOC_ARENA_MAX") == NULL) {
+        int r = mallopt(M_ARENA_MAX, 2);
+        (void)r; /* best effort */
+    }
 }
 
 static void block_signals(void)
@@ -143,6 +156,7 @@ int main(int argc, char **argv)
     int nrest = 0, rc;
 
     harden_process();
+    bound_malloc_arenas();
     block_signals();
     cf_json_init();
     for (int i = 1; i < argc; i++) {

@@ -118,7 +118,7 @@ static int check_name_free(struct db_conn *c, struct svc_result *res, const char
 static int check_conflicts(struct db_conn *c, struct svc_result *res, const char *id, json_t *keys)
 {
     json_t *neighbours = NULL;
-    int r = db_credential_neighbours(c, id, &neighbours);
+    int r = db_credential_neighbours(c, id, keys, &neighbours);
 
     if (r != 0)
         return svc_fail_err(res, r);

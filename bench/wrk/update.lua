@@ -4,10 +4,18 @@
 dofile(os.getenv("COFFER_BENCH_WRK") .. "/report.lua")
 
 local ids, n, tag = {}, 0, 0
+local threads = 0
+
+-- each thread starts at its own place in the list and tags its values with its own number
+function setup(thread)
+  thread:set("offset", threads * 97)
+  threads = threads + 1
+end
 
 function init(args)
   for i, id in ipairs(args) do ids[i] = id end
-  tag = math.random(1, 1e9)
+  n = offset
+  tag = os.time() * 100 + offset
 end
 
 function request()
