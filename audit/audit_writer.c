@@ -24,6 +24,7 @@ struct ticket {
     struct ticket *next;
     struct audit_event ev; /* its strings point into `strings` */
     struct cf_buf strings;
+    pthread_cond_t finished; /* its batch committed or failed: its submitter alone wakes */
     int refs;
     bool done;
     bool abandoned;
@@ -35,7 +36,6 @@ struct ticket {
 struct audit_writer {
     pthread_mutex_t lock; /* guards the fields down to `thread` */
     pthread_cond_t work;  /* a ticket was queued, or stop */
-    pthread_cond_t done;  /* a batch finished: submitters look at their ticket */
     struct ticket *head, *tail;
     size_t queued;
     bool stop;
@@ -53,6 +53,7 @@ static void ticket_put(struct ticket *t)
 {
     if (--t->refs > 0)
         return;
+    pthread_cond_destroy(&t->finished);
     cf_buf_free(&t->strings);
     free(t);
 }
@@ -92,6 +93,11 @@ static struct ticket *ticket_new(const struct audit_event *ev)
                                   .has_revision = ev->has_revision,
                                   .result = at(&t->strings, o[7]),
                                   .reason = at(&t->strings, o[8]) };
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->finished, &attr);
+    pthread_condattr_destroy(&attr);
     t->refs = 2; /* the submitter and the writer */
     return t;
 }
@@ -222,16 +228,17 @@ static void wait_for_work(struct audit_writer *w)
     }
 }
 
-/* Wakes the submitters of a written batch (each ticket holds its own result). Locked. */
+/* Wakes the submitters of a written batch, each on its own ticket's condition (so a batch
+ * wakes its own submitters only, not every waiting thread). Locked. */
 static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (batch[i]->result != 0)
             atomic_fetch_add(&w->failures, 1);
         batch[i]->done = true;
+        pthread_cond_signal(&batch[i]->finished);
         ticket_put(batch[i]); /* frees the tickets whose submitters gave up */
     }
-    pthread_cond_broadcast(&w->done);
 }
 
 /* Writes a batch; if it fails, each row alone, so that one row the database refuses (or a
@@ -286,7 +293,6 @@ int audit_writer_start(const char *conninfo, size_t max_batch, int wait_ms, int 
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->work, &attr);
-    pthread_cond_init(&w->done, &attr);
     pthread_condattr_destroy(&attr);
     if (pthread_create(&w->thread, NULL, writer_thread, w) != 0) {
         cf_free_cleanse_str(w->conninfo);
@@ -307,7 +313,6 @@ void audit_writer_stop(struct audit_writer *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     pthread_cond_destroy(&w->work);
-    pthread_cond_destroy(&w->done);
     pthread_mutex_destroy(&w->lock);
     cf_free_cleanse_str(w->conninfo);
     free(w);
@@ -338,7 +343,7 @@ int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev,
     w->tail = t;
     w->queued++;
     pthread_cond_signal(&w->work);
-    while (!t->done && pthread_cond_timedwait(&w->done, &w->lock, &deadline) == 0)
+    while (!t->done && pthread_cond_timedwait(&t->finished, &w->lock, &deadline) == 0)
         ;
     if (t->done) {
         r = t->result;

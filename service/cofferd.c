@@ -71,7 +71,9 @@ static void harden_process(void)
  * to throughput; MALLOC_ARENA_MAX in the environment still decides when set. */
 static void bound_malloc_arenas(void)
 {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): runs before any thread starts; no setenv
     if (getenv("MALLOC_ARENA_MAX") == NULL) {
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): before any thread starts, as glibc asks
         int r = mallopt(M_ARENA_MAX, 2);
         (void)r; /* best effort */
     }
