@@ -23,7 +23,9 @@
                                "'modified_date', " DB_TS(t ".modified_date") ", 'modified_by', " t \
                                                                              ".modified_by)"
 
-#define SEALED_COLS "r.format_version, r.kms_key_id, r.data_key, r.nonce, r.ciphertext"
+/* Read by statements with binary results (struct db_stmt): every column but the bytea ones is
+ * text, so that the text parsers read it unchanged. */
+#define SEALED_COLS "r.format_version::text, r.kms_key_id::text, r.data_key, r.nonce, r.ciphertext"
 
 void db_sealed_free(struct db_sealed *s)
 {
@@ -69,7 +71,7 @@ static int exec_row(struct db_conn *c, const struct db_stmt *st, const char *con
     *row_out = NULL;
     if (sealed_out != NULL)
         *sealed_out = (struct db_sealed){ 0 };
-    if ((r = db_exec(c, st, params, NULL, NULL, &res)) != 0)
+    if ((r = db_exec_binary(c, st, params, &res)) != 0)
         return r;
     r = read_row(res, row_out, sealed_out);
     PQclear(res);
@@ -413,7 +415,7 @@ int db_credentials_of_service(struct db_conn *c, const char *service_id, json_t 
     *rows_out = NULL;
     *sealed_out = NULL;
     *n_out = 0;
-    if ((r = db_exec(c, &q, params, NULL, NULL, &res)) != 0)
+    if ((r = db_exec_binary(c, &q, params, &res)) != 0)
         return r;
     size_t n = (size_t)PQntuples(res); /* >= 0 */
     json_t *rows = json_array();

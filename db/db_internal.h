@@ -39,6 +39,12 @@ struct db_conn {
 CF_MUST_CHECK int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
                           const int *lengths, const int *formats, PGresult **res_out);
 
+/* db_exec() with the results in binary format: a bytea column arrives as its bytes, with no
+ * hex to decode (db_get_bytea() reads either). Every other column the caller reads must be
+ * text (cast it in the SQL): the text parsers then read it unchanged. Text parameters. */
+CF_MUST_CHECK int db_exec_binary(struct db_conn *c, const struct db_stmt *st,
+                                 const char *const *params, PGresult **res_out);
+
 /* Runs a constant, parameterless command (BEGIN, COMMIT, LISTEN) with the simple protocol. A
  * failure is logged with the command itself: keep it short. */
 CF_MUST_CHECK int db_exec_const(struct db_conn *c, const char *sql);

@@ -350,15 +350,16 @@ static int prepare(struct db_conn *c, const struct db_stmt *st)
     return r;
 }
 
-int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
-            const int *lengths, const int *formats, PGresult **res_out)
+static int exec_as(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                   const int *lengths, const int *formats, int result_format, PGresult **res_out)
 {
     int r;
 
     *res_out = NULL;
     if ((r = prepare(c, st)) != 0)
         return r;
-    PGresult *res = PQexecPrepared(c->pg, st->name, st->nparams, params, lengths, formats, 0);
+    PGresult *res =
+        PQexecPrepared(c->pg, st->name, st->nparams, params, lengths, formats, result_format);
     ExecStatusType s = PQresultStatus(res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         r = db_result_err(c, res, st->name);
@@ -367,6 +368,18 @@ int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *para
     }
     *res_out = res;
     return 0;
+}
+
+int db_exec(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+            const int *lengths, const int *formats, PGresult **res_out)
+{
+    return exec_as(c, st, params, lengths, formats, 0, res_out);
+}
+
+int db_exec_binary(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                   PGresult **res_out)
+{
+    return exec_as(c, st, params, NULL, NULL, 1, res_out);
 }
 
 int db_exec_script(struct db_conn *c, const char *label, const char *sql)
@@ -471,6 +484,14 @@ int db_get_bytea(const PGresult *res, int row, int col, uint8_t **out, size_t *l
 
     *out = NULL;
     *len = 0;
+    if (v != NULL && PQfformat(res, col) == 1) { /* binary: the bytes themselves */
+        n = (size_t)PQgetlength(res, row, col);  /* >= 0 */
+        uint8_t *b = cf_xmalloc(n + 1);
+        memcpy(b, v, n);
+        *out = b;
+        *len = n;
+        return 0;
+    }
     if (v == NULL || strncmp(v, "\\x", 2) != 0)
         return CF_EDB;
     n = strlen(v + 2);
