@@ -1,9 +1,13 @@
 /* db_audit.c - access-log queries. */
 #include "db_audit.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <libpq-fe.h>
 
 #include "cf_json.h"
+#include "cf_mem.h"
 #include "cf_str.h"
 #include "db_internal.h"
 
@@ -124,22 +128,27 @@ int db_audit_insert_batch(struct db_conn *c, const json_t *rows)
               "$8)"                                                                                \
               " AND ($9::text IS NULL OR a.request_id = $9)"
 
-int db_audit_query(struct db_conn *c, const struct db_audit_filter *f, json_t **rows_out)
-{
-    /* Planned per call (unnamed statements): the filters that are NULL fold away and the
-     * index of the one that is given is used. */
-    static const char asc[] =
-        "SELECT coalesce(json_agg(x.j ORDER BY x.id), '[]')::text FROM ("
-        " SELECT a.id, " AUDIT_ROW_JSON("a") " AS j FROM audit_log a" AUDIT_FILTERS
-                                             " AND a.id > $10::bigint ORDER BY a.id"
-                                             " LIMIT $11::bigint) x";
-    static const char desc[] =
-        "SELECT coalesce(json_agg(x.j ORDER BY x.id DESC), '[]')::text"
-        " FROM (SELECT a.id, " AUDIT_ROW_JSON("a") " AS j FROM audit_log a" AUDIT_FILTERS
-                                                   " AND ($10::bigint = 0 OR a.id < $10::bigint)"
-                                                   " ORDER BY a.id DESC LIMIT $11::bigint) x";
-    char after[24], limit[24];
+/* The page's rows (limit + 1 are read: one more tells whether a next page exists), with their
+ * JSON, whether more match, and the page's last id, in one statement. Planned per call
+ * (unnamed statements): the filters that are NULL fold away and the index of the one that is
+ * given is used. */
+#define AUDIT_PAGE(where_after, order, last)                                                       \
+    "WITH x AS (SELECT a.id, " AUDIT_ROW_JSON(                                                     \
+        "a") " AS j FROM audit_log a" AUDIT_FILTERS where_after " ORDER BY a.id " order            \
+             " LIMIT $11::bigint + 1)"                                                             \
+             " SELECT coalesce(json_agg(y.j ORDER BY y.id " order "), '[]')::text,"                \
+             " (SELECT count(*) FROM x) > $11::bigint, coalesce(" last "(y.id), 0)"                \
+             " FROM (SELECT id, j FROM x ORDER BY id " order " LIMIT $11::bigint) y"
 
+int db_audit_query(struct db_conn *c, const struct db_audit_filter *f, struct db_audit_page *out)
+{
+    static const char asc[] = AUDIT_PAGE(" AND a.id > $10::bigint", "", "max");
+    static const char desc[] =
+        AUDIT_PAGE(" AND ($10::bigint = 0 OR a.id < $10::bigint)", "DESC", "min");
+    char after[24], limit[24];
+    int r = 0;
+
+    *out = (struct db_audit_page){ 0 };
     if (cf_fmt(after, sizeof(after), "%lld", (long long)f->after_id) != 0 ||
         cf_fmt(limit, sizeof(limit), "%lld", (long long)f->limit) != 0)
         return CF_EINVAL;
@@ -154,7 +163,26 @@ int db_audit_query(struct db_conn *c, const struct db_audit_filter *f, json_t **
                              f->request_id,
                              after,
                              limit };
-    return db_exec_json_once(c, f->ascending ? asc : desc, 11, params, rows_out);
+    PGresult *res = PQexecParams(c->pg, f->ascending ? asc : desc, 11, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = db_result_err(c, res, "audit_query");
+    } else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
+               db_get_i64(res, 0, 2, &out->last_id) != 0) {
+        r = CF_EDB;
+    } else {
+        out->events_len = (size_t)PQgetlength(res, 0, 0); /* >= 0 */
+        out->events = cf_xstrndup(PQgetvalue(res, 0, 0), out->events_len);
+        out->more = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    }
+    PQclear(res);
+    return r;
+}
+#undef AUDIT_PAGE
+
+void db_audit_page_free(struct db_audit_page *p)
+{
+    free(p->events);
+    *p = (struct db_audit_page){ 0 };
 }
 
 int db_audit_range(struct db_conn *c, int64_t from_id, int64_t to_id, int64_t limit,

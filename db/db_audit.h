@@ -66,10 +66,19 @@ struct db_audit_filter {
     int64_t limit;
 };
 
-/* Rows matching f, in its order, at most f->limit: a JSON array of rows with every field of
- * API.md 8.2 (time formatted). */
+/* One page of rows matching f, in its order, at most f->limit. */
+struct db_audit_page {
+    char *events; /* the JSON array of the rows, every field of API.md 8.2 (time formatted),
+                   * as the database wrote it: copied into the answer without a parse */
+    size_t events_len;
+    bool more;       /* rows past this page match too */
+    int64_t last_id; /* the page's last row (0 if empty): where the next page starts */
+};
+
 CF_MUST_CHECK int db_audit_query(struct db_conn *c, const struct db_audit_filter *f,
-                                 json_t **rows_out);
+                                 struct db_audit_page *out);
+
+void db_audit_page_free(struct db_audit_page *p);
 
 /* Rows with from_id <= id <= to_id, ascending, at most limit (the verifier's pages). */
 CF_MUST_CHECK int db_audit_range(struct db_conn *c, int64_t from_id, int64_t to_id, int64_t limit,

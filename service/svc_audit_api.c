@@ -163,15 +163,17 @@ static int parse_events_query(struct svc_req *req, struct svc_result *res, struc
     return 0;
 }
 
-/* GET /v1/audit/events */
+/* GET /v1/audit/events: the page's rows go from the database's JSON into the answer as they
+ * are, with no parse and no rebuild. */
 int svc_h_audit_events(struct svc_req *req)
 {
     struct svc_result res = { 0 };
     struct events_query q = { 0 };
     struct db_audit_filter f;
+    struct db_audit_page page = { 0 };
     struct db_conn *c = NULL;
-    json_t *rows = NULL;
-    char fhash[17], *actions = NULL;
+    json_t *next = NULL;
+    char fhash[17], *actions = NULL, *next_text = NULL;
     int r;
 
     if (svc_require_reader(req, &res, NULL) != 0 ||
@@ -179,24 +181,27 @@ int svc_h_audit_events(struct svc_req *req)
         goto out;
     if (q.actions != NULL)
         f.actions_json = actions = json_dumps(q.actions, JSON_COMPACT);
-    int64_t limit = f.limit;
-    f.limit = limit + 1; /* one more tells whether a next page exists */
-    if ((r = db_audit_query(c, &f, &rows)) != 0) {
+    if ((r = db_audit_query(c, &f, &page)) != 0) {
         (void)svc_fail_err(&res, r);
         goto out;
     }
-    json_t *next = json_null();
-    if ((int64_t)json_array_size(rows) > limit) {
-        json_array_remove(rows, (size_t)limit); /* limit < size: a valid index */
-        int64_t last =
-            json_integer_value(json_object_get(json_array_get(rows, (size_t)limit - 1), "id"));
-        json_decref(next);
-        next = make_cursor(last, f.ascending, fhash);
+    next = page.more ? make_cursor(page.last_id, f.ascending, fhash) : json_null();
+    next_text = json_dumps(next, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (next_text == NULL) {
+        (void)svc_fail(&res, SVC_INTERNAL_ERROR, NULL);
+        goto out;
     }
-    svc_ok(&res, json_pack("{s:O, s:o}", "events", rows, "next_cursor", next));
+    res.status = 200;
+    cf_buf_append_str(&res.raw, "{\"events\":");
+    cf_buf_append(&res.raw, page.events, page.events_len);
+    cf_buf_append_str(&res.raw, ",\"next_cursor\":");
+    cf_buf_append_str(&res.raw, next_text);
+    cf_buf_append_str(&res.raw, "}");
 out:
     db_release(req->ctx->pool, c);
-    json_decref(rows);
+    db_audit_page_free(&page);
+    json_decref(next);
+    cf_json_free_str(next_text);
     cf_json_free_str(actions);
     query_free(&q);
     return svc_finish(req, &res);
