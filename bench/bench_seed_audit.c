@@ -27,6 +27,12 @@ static int fail(PGconn *pg, const char *what)
     return 1;
 }
 
+/* A statement with no parameters (the rows themselves go through COPY's data stream). */
+static PGresult *exec_const(PGconn *pg, const char *sql)
+{
+    return PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
 static void copy_field(struct cf_buf *b, const char *s, char end)
 {
     /* none of our values holds a tab, a newline or a backslash */
@@ -74,10 +80,11 @@ static int copy_rows(PGconn *pg, struct db_audit_row *row, int64_t first, int64_
     struct cf_buf b = { 0 };
     char actor[32], request_id[33], id[24], rev[24];
 
-    PQclear(PQexec(pg, "BEGIN"));
-    PGresult *res = PQexec(pg, "COPY audit_log (id, time, request_id, actor_type, actor,"
-                               " source_ip, action, resource_type, resource_id, revision, result,"
-                               " reason, prev_hash, hash) FROM STDIN");
+    PQclear(exec_const(pg, "BEGIN"));
+    PGresult *res =
+        exec_const(pg, "COPY audit_log (id, time, request_id, actor_type, actor,"
+                       " source_ip, action, resource_type, resource_id, revision, result,"
+                       " reason, prev_hash, hash) FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         PQclear(res);
         return -1;
@@ -118,7 +125,7 @@ static int copy_rows(PGconn *pg, struct db_audit_row *row, int64_t first, int64_
     res = PQgetResult(pg);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
-    res = PQexec(pg, "COMMIT");
+    res = exec_const(pg, "COMMIT");
     ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     return ok ? 0 : -1;
@@ -136,7 +143,7 @@ int main(int argc, char **argv)
     PGconn *pg = PQconnectdb(argv[1]);
     if (PQstatus(pg) != CONNECTION_OK)
         return fail(pg, "connect");
-    PGresult *res = PQexec(pg, "SELECT id, hash FROM audit_head");
+    PGresult *res = exec_const(pg, "SELECT id, hash FROM audit_head");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         PQclear(res);
         return fail(pg, "read the head");
