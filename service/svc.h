@@ -217,6 +217,9 @@ int svc_reply_error(struct svc_req *req, enum svc_code code, const char *message
 /* Adds a header to the answer (name static; value copied, cut at 95 bytes). */
 void svc_add_header(struct svc_req *req, const char *name, const char *value);
 
+/* Frees the calling thread's kept answer buffer (civetweb's exit_thread). */
+void svc_http_thread_exit(void);
+
 /* Sends a non-JSON body (metrics) with the common headers. */
 int svc_reply_text(struct svc_req *req, int status, const char *content_type, const char *body,
                    size_t len);

@@ -82,6 +82,18 @@ static void add_header(struct cf_buf *b, const char *name, const char *value)
     cf_buf_append_str(b, "\r\n");
 }
 
+/* Each worker thread builds its answers in one buffer it keeps: cleansed after every answer
+ * (it may have held credential pairs), freed when the thread ends (svc_http_thread_exit), and
+ * freed at once after an answer larger than ANSWER_BUF_KEEP, so that no worker holds on to a
+ * large body's memory. Once grown, an answer costs no allocation. */
+#define ANSWER_BUF_KEEP (64 * 1024)
+static _Thread_local struct cf_buf answer_buf;
+
+void svc_http_thread_exit(void)
+{
+    cf_buf_free(&answer_buf);
+}
+
 /* Sends the whole answer, status line, headers and body, with one write. The status line is
  * ours: civetweb's repeats the request's version, which in a request it could not parse can
  * be any bytes of the connection's buffer (an earlier request's headers included). The
@@ -91,48 +103,53 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
                          const char *body, size_t len, const char *extra_name,
                          const char *extra_value)
 {
-    struct cf_buf b = { 0 };
+    struct cf_buf *b = &answer_buf;
     char clen[24], date[CF_HTTP_DATE_LEN];
 
     req->status = status;
-    if (cf_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status,
+    cf_buf_reset(b);
+    if (cf_buf_printf(b, "HTTP/1.1 %d %s\r\n", status,
                       mg_get_response_code_text(req->conn, status)) != 0 ||
         cf_fmt(clen, sizeof(clen), "%zu", len) != 0) {
-        cf_buf_free(&b);
+        cf_buf_reset(b);
         return status;
     }
     /* Our own Date header: civetweb's would come from gmtime(), which races between workers. */
     cf_http_date(cf_now_us() / 1000000, date);
-    add_header(&b, "Date", date);
+    add_header(b, "Date", date);
     if (content_type != NULL)
-        add_header(&b, "Content-Type", content_type);
+        add_header(b, "Content-Type", content_type);
     if (status != 304) /* a 304 describes the representation it stands for: no length */
-        add_header(&b, "Content-Length", clen);
-    add_header(&b, "X-Request-Id", req->request_id);
-    add_header(&b, "X-Content-Type-Options", "nosniff");
-    add_header(&b, "Referrer-Policy", "no-referrer");
+        add_header(b, "Content-Length", clen);
+    add_header(b, "X-Request-Id", req->request_id);
+    add_header(b, "X-Content-Type-Options", "nosniff");
+    add_header(b, "Referrer-Policy", "no-referrer");
     /* every answer is data, never a page: nothing in it may run, load or be framed */
-    add_header(&b, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    add_header(&b, "X-Frame-Options", "DENY");
+    add_header(b, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    add_header(b, "X-Frame-Options", "DENY");
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
-        add_header(&b, "Cache-Control", "no-store");
+        add_header(b, "Cache-Control", "no-store");
     if (req->ctx != NULL && req->ctx->tls != NULL)
-        add_header(&b, "Strict-Transport-Security", "max-age=31536000");
+        add_header(b, "Strict-Transport-Security", "max-age=31536000");
     if (status == 401)
-        add_header(&b, "WWW-Authenticate", "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
+        add_header(b, "WWW-Authenticate", "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
     if (extra_name != NULL)
-        add_header(&b, extra_name, extra_value);
+        add_header(b, extra_name, extra_value);
     for (size_t i = 0; i < req->nhdr; i++)
-        add_header(&b, req->hdr_name[i], req->hdr_value[i]);
-    add_header(&b, "Connection", keeps_alive(req) ? "keep-alive" : "close");
-    cf_buf_append_str(&b, "\r\n");
+        add_header(b, req->hdr_name[i], req->hdr_value[i]);
+    add_header(b, "Connection", keeps_alive(req) ? "keep-alive" : "close");
+    cf_buf_append_str(b, "\r\n");
     if (len > 0 && strcmp(req->method, "HEAD") != 0)
-        cf_buf_append(&b, body, len);
-    if (mg_write(req->conn, b.data, b.len) < 0) {
+        cf_buf_append(b, body, len);
+    if (mg_write(req->conn, b->data, b->len) < 0) {
         cf_log(CF_LOG_INFO, "the client went away before its answer", "{s:s}", "request_id",
                req->request_id);
     }
-    cf_buf_free(&b);
+    if (b->cap > ANSWER_BUF_KEEP) {
+        cf_buf_free(b);
+    } else {
+        cf_buf_reset(b);
+    }
     return status;
 }
 

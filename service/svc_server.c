@@ -163,6 +163,15 @@ static int dispatch(struct svc_req *req)
     return status;
 }
 
+/* civetweb's exit_thread: a worker's kept answer buffer goes with it. */
+static void on_exit_thread(const struct mg_context *mg, int thread_type, void *thread_pointer)
+{
+    (void)mg;
+    (void)thread_type;
+    (void)thread_pointer;
+    svc_http_thread_exit();
+}
+
 /* civetweb's begin_request: every request comes here; a return of 1..999 means handled. */
 static int on_request(struct mg_connection *conn)
 {
@@ -358,7 +367,8 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
                                .log_message = on_log_message,
                                .init_connection = on_init_connection,
                                .connection_close = on_connection_close,
-                               .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL };
+                               .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL,
+                               .exit_thread = on_exit_thread };
 
     *mg_out = NULL;
     if (listen_option(cfg->listen, ctx->tls != NULL, listen, sizeof(listen)) != 0 ||

@@ -248,7 +248,7 @@ out:
     return r;
 }
 
-/* Sets the answer for b: 304 when the caller has it already, else 200 with its body. */
+/* Sets the answer for b: 304 when the caller has it already, else 200. */
 static void answer_bundle(struct svc_req *req, struct svc_result *res, const struct svc_bundle *b)
 {
     req->nhdr = 0;
@@ -261,9 +261,8 @@ static void answer_bundle(struct svc_req *req, struct svc_result *res, const str
         res->not_modified = true;
         return;
     }
-    res->status = 200;
+    res->status = 200; /* its body moves from b into the answer at the end (no copy) */
     res->not_modified = false;
-    cf_buf_append(&res->raw, b->body.data, b->body.len);
 }
 
 /* GET /v1/services/{id}: authenticate (done), authorise, then the bundle from the cache or
@@ -312,6 +311,10 @@ int svc_h_service_get(struct svc_req *req)
     }
     if (built && b.body.len > 0)
         svc_bundles_put(cache, key, &b, cf_mono_ms());
+    if (res.status == 200) {
+        res.raw = b.body; /* the answer takes the body over; both free it cleansed */
+        b.body = (struct cf_buf){ 0 };
+    }
     svc_metrics_bundle(res.status);
 out:
     svc_bundle_free(&b);
