@@ -86,7 +86,7 @@ static void add_header(struct cf_buf *b, const char *name, const char *value)
  * (it may have held credential pairs), freed when the thread ends (svc_http_thread_exit), and
  * freed at once after an answer larger than ANSWER_BUF_KEEP, so that no worker holds on to a
  * large body's memory. Once grown, an answer costs no allocation. */
-#define ANSWER_BUF_KEEP (64 * 1024)
+#define ANSWER_BUF_KEEP ((size_t)64 * 1024)
 static _Thread_local struct cf_buf answer_buf;
 
 void svc_http_thread_exit(void)
