@@ -255,7 +255,6 @@ static void answer_bundle(struct svc_req *req, struct svc_result *res, const str
     svc_add_header(req, "ETag", b->etag);
     svc_add_header(req, "Vary", "Authorization, X-Auth-From, X-Auth-Token");
     svc_result_revision(res, b->revision);
-    cf_buf_free(&res->raw);
     if (etag_matches(svc_header(req, "If-None-Match"), b->etag)) {
         res->status = 304;
         res->not_modified = true;
