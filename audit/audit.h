@@ -1,9 +1,8 @@
 /*
- * audit.h - the access log: rows, the hash chain, and appending.
+ * audit.h - the access log: the database's rows, their hashes, and appending.
  *
- * Every row carries hash = SHA-256(prev_hash_raw || canonical(row)), where canonical(row) is
- * the JSON object of the twelve fields from id to reason with members sorted by name, no
- * whitespace and minimal escaping (API.md 8.2); prev of row 1 is 32 zero bytes. Rows are
+ * Every row carries hash = SHA-256(prev_hash_raw || canonical(row)) (API.md 8.2), computed by
+ * the pure chain code of audit_chain.h; the functions here apply it to db/'s rows. Rows are
  * appended under the database's chain-head lock inside the caller's transaction, so all nodes
  * share one total order. A row never holds a secret value.
  */
@@ -45,7 +44,7 @@ struct audit_receipt {
 /* True if every field a row requires is present (resource type, id and revision may not be). */
 bool audit_event_complete(const struct audit_event *ev);
 
-/* Appends canonical(row) to out: the exact bytes that are hashed. */
+/* Appends canonical(row) to out: the exact bytes that are hashed (audit_chain_canonical). */
 void audit_canonical(const struct db_audit_row *row, struct cf_buf *out);
 
 /* Computes row->hash from row->prev_hash and the row's other fields. */

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "audit.h"
+#include "audit_chain.h"
 #include "cf_json.h"
 #include "cf_str.h"
 #include "cf_time.h"
@@ -17,64 +17,11 @@
 
 #define PAGE_ROWS 1000
 
-static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
-
 static void fail(struct audit_verify_result *out, int64_t id, const char *problem)
 {
     out->ok = false;
     out->first_bad_id = id;
     out->problem = problem;
-}
-
-/* Fills a row for hashing from its JSON (strings borrowed from j). */
-static void row_from_json(const json_t *j, struct db_audit_row *r)
-{
-    const json_t *rev = json_object_get(j, "revision");
-    const char *time = cf_json_str(j, "time");
-
-    *r = (struct db_audit_row){
-        .id = json_integer_value(json_object_get(j, "id")),
-        .request_id = cf_json_str(j, "request_id"),
-        .actor_type = cf_json_str(j, "actor_type"),
-        .actor = cf_json_str(j, "actor"),
-        .source_ip = cf_json_str(j, "source_ip"),
-        .action = cf_json_str(j, "action"),
-        .resource_type = cf_json_str(j, "resource_type"),
-        .resource_id = cf_json_str(j, "resource_id"),
-        .revision = json_integer_value(rev),
-        .has_revision = json_is_integer(rev),
-        .result = cf_json_str(j, "result"),
-        .reason = cf_json_str(j, "reason"),
-    };
-    if (cf_fmt(r->time, sizeof(r->time), "%s", time != NULL ? time : "") != 0)
-        r->time[0] = '\0';
-    if (cf_fmt(r->prev_hash, sizeof(r->prev_hash), "%s", cf_json_str(j, "prev_hash")) != 0)
-        r->prev_hash[0] = '\0';
-}
-
-/* Checks one row against the expected id and previous hash; false when it breaks. */
-static bool check_row(const json_t *j, int64_t expect_id, char prev[CF_SHA256_HEX_LEN + 1],
-                      struct audit_verify_result *out)
-{
-    struct db_audit_row r;
-    const char *stored = cf_json_str(j, "hash");
-
-    row_from_json(j, &r);
-    if (r.id != expect_id) {
-        fail(out, expect_id, "missing_row");
-        return false;
-    }
-    if (strcmp(r.prev_hash, prev) != 0) {
-        fail(out, r.id, "prev_hash_mismatch");
-        return false;
-    }
-    if (audit_row_hash(&r) != 0 || stored == NULL || strcmp(r.hash, stored) != 0) {
-        fail(out, r.id, "hash_mismatch");
-        return false;
-    }
-    memcpy(prev, r.hash, CF_SHA256_HEX_LEN + 1);
-    out->checked++;
-    return true;
 }
 
 /* The hash before from_id: zeros for row 1, else the stored hash of row from_id - 1. */
@@ -86,7 +33,7 @@ static int hash_before(struct db_conn *c, int64_t from_id, char prev[CF_SHA256_H
 
     *found = true;
     if (from_id == 1) {
-        memcpy(prev, zero_hash, sizeof(zero_hash));
+        memcpy(prev, audit_chain_zero_hash, sizeof(audit_chain_zero_hash));
         return 0;
     }
     if ((r = db_audit_range(c, from_id - 1, from_id - 1, 1, &rows)) != 0)
@@ -101,35 +48,35 @@ static int hash_before(struct db_conn *c, int64_t from_id, char prev[CF_SHA256_H
 static int walk(struct db_conn *c, char prev[CF_SHA256_HEX_LEN + 1],
                 struct audit_verify_result *out, bool *intact)
 {
-    int64_t next = out->from_id;
+    struct audit_chain_walk w;
     int r;
 
     *intact = true;
-    while (next <= out->to_id) {
+    if ((r = audit_chain_walk_start(&w, out->from_id, prev)) != 0)
+        return r;
+    while (w.next_id <= out->to_id && w.first_bad_id == 0) {
         json_t *rows = NULL;
         size_t i;
         const json_t *j;
         if (cf_request_budget_ms(1) == 0)
             return CF_EUNAVAIL; /* the request's deadline passed mid-walk: a range is shorter */
-        if ((r = db_audit_range(c, next, out->to_id, PAGE_ROWS, &rows)) != 0)
+        if ((r = db_audit_range(c, w.next_id, out->to_id, PAGE_ROWS, &rows)) != 0)
             return r;
         json_array_foreach(rows, i, j)
         {
-            if (!check_row(j, next, prev, out)) {
-                *intact = false;
+            if (!audit_chain_walk_row(&w, j))
                 break;
-            }
-            next++;
         }
         size_t got = json_array_size(rows);
         json_decref(rows);
-        if (!*intact)
-            return 0;
-        if (got < PAGE_ROWS && next <= out->to_id) { /* the range ended early: rows are gone */
-            fail(out, next, "missing_row");
-            *intact = false;
-            return 0;
-        }
+        if (w.first_bad_id == 0 && got < PAGE_ROWS && w.next_id <= out->to_id)
+            audit_chain_walk_fail(&w, w.next_id, "missing_row"); /* the range ended early */
+    }
+    out->checked = w.checked;
+    memcpy(prev, w.prev, sizeof(w.prev));
+    if (w.first_bad_id != 0) {
+        fail(out, w.first_bad_id, w.problem);
+        *intact = false;
     }
     return 0;
 }
@@ -162,7 +109,8 @@ int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit
     if (out->to_id - out->from_id + 1 > AUDIT_VERIFY_MAX_ROWS)
         out->to_id = out->from_id + AUDIT_VERIFY_MAX_ROWS - 1;
     if (out->to_id < out->from_id) /* an empty log, or a range past the head */
-        return out->head_id == 0 && from_id == 1 ? check_head(c, zero_hash, out) : CF_EINVAL;
+        return out->head_id == 0 && from_id == 1 ? check_head(c, audit_chain_zero_hash, out)
+                                                 : CF_EINVAL;
     if ((r = hash_before(c, from_id, prev, &found)) != 0)
         return r;
     if (!found) {
