@@ -479,16 +479,20 @@ static void words_of(FILE *out, const struct cli_opt *opts)
         (void)fprintf(out, " --%s", o->name);
 }
 
-/* Every option of every command that takes a value, for the completion to skip its value. */
+/* Every option that takes a value, once each, for the completion to skip the value. */
 static void valued_opts(FILE *out)
 {
-    bool first = true;
+    const char *done[CLI_SET_MAX];
+    size_t n = 0;
     for (const struct cli_cmd *c = cli_commands; c->name != NULL; c++) {
         for (const struct cli_opt *o = c->opts; o->name != NULL; o++) {
-            if (o->kind != CLI_FLAG) {
-                (void)fprintf(out, "%s--%s", first ? "" : "|", o->name);
-                first = false;
-            }
+            bool dup = false;
+            for (size_t i = 0; i < n; i++)
+                dup = dup || strcmp(done[i], o->name) == 0;
+            if (o->kind == CLI_FLAG || dup || n == CLI_SET_MAX)
+                continue;
+            (void)fprintf(out, "%s--%s", n == 0 ? "" : "|", o->name);
+            done[n++] = o->name;
         }
     }
     for (const struct cli_opt *o = cli_global_opts; o->name != NULL; o++) {

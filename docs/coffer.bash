@@ -4,7 +4,12 @@
 _coffer() {
     local cur=${COMP_WORDS[COMP_CWORD]} words="" cmd="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case ${COMP_WORDS[i]} in -*) ;; *) cmd="$cmd${cmd:+ }${COMP_WORDS[i]}" ;; esac
+        case ${COMP_WORDS[i]} in
+        --*=*) ;;
+        --version|--format|--retry-for|--prefix|--limit|--input|--value|--documentation|--metadata|--tag|--name|--expected-revision|--credential|--role|--ttl|--since|--until|--actor|--actor-type|--action|--resource-type|--resource-id|--result|--request-id|--order|--from-id|--to-id|--expect-head|--url|--token-file|--from|--user-type|--token-version|--lifetime|--auth-key|--user-auth-key|--auth-context|--cacert|--timeout) ((i++)) ;;
+        -*) ;;
+        *) cmd="$cmd${cmd:+ }${COMP_WORDS[i]}" ;;
+        esac
     done
     case $cmd in
     token) words="generate --help" ;;
@@ -13,34 +18,59 @@ _coffer() {
     api-token) words="create list revoke --help" ;;
     principal) words="set remove list --help" ;;
     audit) words="list verify --help" ;;
-    "token generate"|"token") words=" --version --header --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "get"|"get-service") words=" --format --metadata-only --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "exec") words=" --pristine --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential list") words=" --limit --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential show") words=" --reveal --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential create") words=" --input --value --documentation --metadata --tag --disabled --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential update") words=" --input --value --documentation --metadata --tag --name --enable --disable --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential revert") words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential history") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "credential diff") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service list") words=" --limit --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service show") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service create") words=" --credential --disabled --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service map") words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service unmap") words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service revert") words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "service history") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "api-token create") words=" --role --ttl --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "api-token list") words=" --include-revoked --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "api-token revoke") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "principal set") words=" --role --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "principal remove") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "principal list") words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "audit list") words=" --since --until --actor --actor-type --action --resource-type --resource-id --result --request-id --order --limit --all --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "audit verify") words=" --from-id --to-id --expect-head --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
-    "") words="token get exec credential service api-token principal audit --help" ;;
+    "token generate" | "token generate "* | "token" | "token "*)
+        [[ $cur == -* ]] && words=" --version --header --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "get" | "get "* | "get-service" | "get-service "*)
+        [[ $cur == -* ]] && words=" --format --metadata-only --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "exec" | "exec "*)
+        [[ $cur == -* ]] && words=" --pristine --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential list" | "credential list "*)
+        [[ $cur == -* ]] && words=" --limit --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential show" | "credential show "*)
+        [[ $cur == -* ]] && words=" --reveal --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential create" | "credential create "*)
+        [[ $cur == -* ]] && words=" --input --value --documentation --metadata --tag --disabled --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential update" | "credential update "*)
+        [[ $cur == -* ]] && words=" --input --value --documentation --metadata --tag --name --enable --disable --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential revert" | "credential revert "*)
+        [[ $cur == -* ]] && words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential history" | "credential history "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "credential diff" | "credential diff "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service list" | "service list "*)
+        [[ $cur == -* ]] && words=" --limit --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service show" | "service show "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service create" | "service create "*)
+        [[ $cur == -* ]] && words=" --credential --disabled --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service map" | "service map "*)
+        [[ $cur == -* ]] && words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service unmap" | "service unmap "*)
+        [[ $cur == -* ]] && words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service revert" | "service revert "*)
+        [[ $cur == -* ]] && words=" --expected-revision --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "service history" | "service history "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "api-token create" | "api-token create "*)
+        [[ $cur == -* ]] && words=" --role --ttl --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "api-token list" | "api-token list "*)
+        [[ $cur == -* ]] && words=" --include-revoked --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "api-token revoke" | "api-token revoke "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "principal set" | "principal set "*)
+        [[ $cur == -* ]] && words=" --role --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "principal remove" | "principal remove "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "principal list" | "principal list "*)
+        [[ $cur == -* ]] && words=" --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "audit list" | "audit list "*)
+        [[ $cur == -* ]] && words=" --since --until --actor --actor-type --action --resource-type --resource-id --result --request-id --order --limit --all --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "audit verify" | "audit verify "*)
+        [[ $cur == -* ]] && words=" --from-id --to-id --expect-head --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+    "") words="token get exec credential service api-token principal audit help --help" ;;
     esac
-    if [[ $cur == -* || -n $words ]]; then
+    if [[ -n $words ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
     fi
 }
