@@ -15,7 +15,7 @@ RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates openssl"
 # loads OpenSSL 1.1 by symbol name and cannot start TLS with OpenSSL 3.
 CIVETWEB_VERSION=1.15
 CIVETWEB_DIR=$COFFER_ROOT/build/src/civetweb
-TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev"
+TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev groff-base"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
