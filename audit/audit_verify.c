@@ -108,9 +108,10 @@ int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit
     out->to_id = to_id > 0 && to_id < out->head_id ? to_id : out->head_id; /* stop at the head */
     if (out->to_id - out->from_id + 1 > AUDIT_VERIFY_MAX_ROWS)
         out->to_id = out->from_id + AUDIT_VERIFY_MAX_ROWS - 1;
-    if (out->to_id < out->from_id) /* an empty log, or a range past the head */
+    if (out->to_id < out->from_id) { /* an empty log, or a range past the head */
         return out->head_id == 0 && from_id == 1 ? check_head(c, audit_chain_zero_hash, out)
                                                  : CF_EINVAL;
+    }
     if ((r = hash_before(c, from_id, prev, &found)) != 0)
         return r;
     if (!found) {
