@@ -160,6 +160,21 @@ out:
     return rc;
 }
 
+/* coffer's environment without its own credential: the command gets the bundle's secrets,
+ * not the API token coffer used to fetch them (free() the array; the strings are environ's). */
+static char **own_environment(void)
+{
+    size_t n = 0, k = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **out = cf_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        if (!cf_has_prefix(environ[i], "COFFER_TOKEN="))
+            out[k++] = environ[i];
+    }
+    return out;
+}
+
 int cli_cmd_exec(struct cli *c, const struct cli_args *a)
 {
     struct cli_resp r;
@@ -174,7 +189,9 @@ int cli_cmd_exec(struct cli *c, const struct cli_args *a)
         goto out;
     if ((rc = env_of(c, r.json, &env)) != CLI_OK)
         goto out;
-    envp = cli_env_envp(&env, cli_flag(a, "pristine") ? NULL : environ);
+    char **base = cli_flag(a, "pristine") ? NULL : own_environment();
+    envp = cli_env_envp(&env, base);
+    free(base);
     cli_env_free(&env);
     cli_resp_free(&r); /* cleansed: only envp holds the values now */
     cf_free_cleanse_str(c->auth);

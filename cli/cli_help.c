@@ -186,8 +186,8 @@ const struct cli_cmd cli_commands[] = {
       "run a program with a service's secrets in its environment",
       "Fetches the bundle (retrying for --retry-for seconds, default 30, while the\nnetwork "
       "comes up), then replaces itself with CMD (no shell in between), its\nenvironment "
-      "being coffer's own plus one variable per pair (named as by get).\nCMD's exit status "
-      "is therefore coffer's. A fetch that fails never runs CMD.",
+      "being coffer's own (without COFFER_TOKEN) plus one variable per pair\n(named as by "
+      "get). CMD's exit status is therefore coffer's. A fetch that fails\nnever runs CMD.",
       exec_opts, 1, 1, 1, CLI_AS_SERVICE, cli_cmd_exec },
     { "credential list", NULL, "[--limit N]", "list credentials (no values)", NULL, list_opts, 0, 0,
       0, CLI_AS_USER, cli_cmd_credential },
