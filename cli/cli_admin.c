@@ -90,13 +90,16 @@ out:
     return rc;
 }
 
-/* Sets metadata and tags on body from the --metadata and --tag options, if any were given. */
-static int set_meta_tags(const struct cli_args *a, json_t *body)
+/* Sets metadata and tags on body from the --metadata and --tag options, if any were given:
+ * each --metadata member is set on top of current (the credential's metadata now, or NULL),
+ * and KEY= with nothing after it removes KEY; --tag adds to current_tags. */
+static int set_meta_tags(const struct cli_args *a, const json_t *current,
+                         const json_t *current_tags, json_t *body)
 {
     const char *items[CLI_SET_MAX];
     size_t n = cli_opt_list(a, "metadata", items, CLI_SET_MAX);
     if (n > 0) {
-        json_t *m = json_object();
+        json_t *m = json_is_object(current) ? json_deep_copy(current) : json_object();
         for (size_t i = 0; i < n && i < CLI_SET_MAX; i++) {
             const char *eq = strchr(items[i], '=');
             if (eq == NULL || eq == items[i]) {
@@ -105,14 +108,18 @@ static int set_meta_tags(const struct cli_args *a, json_t *body)
                 return CLI_EUSAGE;
             }
             char *k = cf_xstrndup(items[i], (size_t)(eq - items[i]));
-            json_object_set_new(m, k, json_string(eq + 1));
+            if (eq[1] == '\0') {
+                json_object_del(m, k);
+            } else {
+                json_object_set_new(m, k, json_string(eq + 1));
+            }
             free(k);
         }
         json_object_set_new(body, "metadata", m);
     }
     n = cli_opt_list(a, "tag", items, CLI_SET_MAX);
     if (n > 0) {
-        json_t *t = json_array();
+        json_t *t = json_is_array(current_tags) ? json_deep_copy(current_tags) : json_array();
         for (size_t i = 0; i < n && i < CLI_SET_MAX; i++)
             json_array_append_new(t, json_string(items[i]));
         json_object_set_new(body, "tags", t);
@@ -282,7 +289,7 @@ static int cred_create(struct cli *c, const struct cli_args *a)
     int rc;
 
     if ((rc = pairs_from_input(a, NULL, true, &pairs)) != CLI_OK ||
-        (rc = set_meta_tags(a, body)) != CLI_OK)
+        (rc = set_meta_tags(a, NULL, NULL, body)) != CLI_OK)
         goto out;
     json_object_set_new(body, "name", json_string(a->pos[0]));
     json_object_set(body, "credential_pairs", pairs);
@@ -309,7 +316,7 @@ static int cred_update(struct cli *c, const struct cli_args *a)
         goto out;
     }
     /* read it first: the revision to base the write on, and the pairs --value keeps */
-    bool need_pairs = cli_opt_value(a, "value") != NULL && cli_opt_value(a, "input") == NULL;
+    bool need_pairs = cli_opt_value(a, "value") != NULL;
     cli_pathf(&path, "/v1/credentials/%s", a->pos[0]);
     cli_query(&path, "metadata_only", need_pairs ? "False" : "True");
     if ((rc = read_json(c, path.data, &cur)) != CLI_OK)
@@ -318,7 +325,8 @@ static int cred_update(struct cli *c, const struct cli_args *a)
     if ((rc = expected(a, json_integer_value(rev), &exp)) != CLI_OK ||
         (rc = pairs_from_input(a, need_pairs ? json_object_get(cur, "credential_pairs") : NULL,
                                false, &pairs)) != CLI_OK ||
-        (rc = set_meta_tags(a, body)) != CLI_OK)
+        (rc = set_meta_tags(a, json_object_get(cur, "metadata"), json_object_get(cur, "tags"),
+                            body)) != CLI_OK)
         goto out;
     if (pairs != NULL)
         json_object_set(body, "credential_pairs", pairs);
@@ -545,10 +553,11 @@ static int svc_write(struct cli *c, const struct cli_args *a)
     if (create)
         json_object_set_new(body, "enabled", json_boolean(!cli_flag(a, "disabled")));
     json_object_set_new(body, "expected_revision", json_integer(exp));
-    if ((rc = write_json(c, "PUT", path.data, body, &ans)) == CLI_OK)
+    if ((rc = write_json(c, "PUT", path.data, body, &ans)) == CLI_OK) {
         print_service(c, ans);
-    else if (rc == CLI_ECONFLICT && create)
+    } else if (rc == CLI_ECONFLICT && create) {
         cli_errorf("service %s exists already: use service map or unmap to change it", a->pos[0]);
+    }
 out:
     cf_buf_free(&path);
     json_decref(cur);

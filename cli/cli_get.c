@@ -96,16 +96,23 @@ static int retry_for(const struct cli *c, const char *def, int64_t *out)
     return CLI_OK;
 }
 
+/* --prefix is checked before anything is fetched. */
+static int check_prefix(const struct cli *c)
+{
+    const char *prefix = cli_opt_value(c->args, "prefix");
+    if (prefix != NULL && !cli_env_name_valid(prefix)) {
+        cli_errorf("--prefix must be a valid variable name: %s", prefix);
+        return CLI_EUSAGE;
+    }
+    return CLI_OK;
+}
+
 static int env_of(const struct cli *c, const json_t *bundle, struct cli_env *env)
 {
     char err[512];
     const char *prefix = cli_opt_value(c->args, "prefix");
     struct cli_env_opts o = { .prefix = prefix, .skip_invalid = cli_flag(c->args, "skip-invalid") };
 
-    if (prefix != NULL && !cli_env_name_valid(prefix)) {
-        cli_errorf("--prefix must be a valid variable name: %s", prefix);
-        return CLI_EUSAGE;
-    }
     if (cli_env_from_bundle(bundle, &o, env, err, sizeof(err)) != 0) {
         cli_errorf("%s", err);
         return CLI_EFAIL;
@@ -139,7 +146,7 @@ int cli_cmd_get(struct cli *c, const struct cli_args *a)
         cli_errorf("--metadata-only has no values to put in variables: use --format json");
         return CLI_EUSAGE;
     }
-    if ((rc = retry_for(c, "0", &retry)) != CLI_OK)
+    if ((rc = retry_for(c, "0", &retry)) != CLI_OK || (rc = check_prefix(c)) != CLI_OK)
         return rc;
     if ((rc = fetch(c, a->pos[0], cli_flag(a, "metadata-only"), retry, &r)) != CLI_OK)
         goto out;
@@ -183,7 +190,7 @@ int cli_cmd_exec(struct cli *c, const struct cli_args *a)
     int64_t retry;
     int rc;
 
-    if ((rc = retry_for(c, "30", &retry)) != CLI_OK)
+    if ((rc = retry_for(c, "30", &retry)) != CLI_OK || (rc = check_prefix(c)) != CLI_OK)
         return rc;
     if ((rc = fetch(c, a->pos[0], false, retry, &r)) != CLI_OK)
         goto out;

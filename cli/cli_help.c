@@ -85,9 +85,10 @@ static const struct cli_opt cred_show_opts[] = {
         { "value", CLI_VALUE, "KEY", NULL,                                                         \
           "the input is the raw value of the one pair KEY, byte for byte" },                       \
         { "documentation", CLI_VALUE, "TEXT", NULL, "how to rotate it, who owns it" },             \
-        { "metadata", CLI_LIST, "KEY=VALUE", NULL, "a metadata member (repeatable)" },             \
+        { "metadata", CLI_LIST, "KEY=VALUE", NULL,                                                 \
+          "set a metadata member, others kept; KEY= removes it (repeatable)" },                    \
     {                                                                                              \
-        "tag", CLI_LIST, "TAG", NULL, "a tag (repeatable)"                                         \
+        "tag", CLI_LIST, "TAG", NULL, "add a tag (repeatable)"                                     \
     }
 
 static const struct cli_opt cred_create_opts[] = {

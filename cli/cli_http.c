@@ -14,6 +14,7 @@
 #include "cf_codec.h"
 #include "cf_file.h"
 #include "cf_json.h"
+#include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_secret.h"
 #include "cf_time.h"
@@ -63,6 +64,13 @@ int cli_init(struct cli *c, const struct cli_opt *global, const struct cli_opt *
         cli_errorf("%s", err);
         return CLI_EUSAGE;
     }
+    /* cofferd's JSON log lines (from kms/, say) are noise to a client's user: only when asked */
+    enum cf_log_level level = CF_LOG_OFF;
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): one thread, and nothing here calls setenv
+    const char *asked = getenv("COFFER_LOG_LEVEL");
+    if (asked != NULL && *asked != '\0' && cf_log_level_parse(asked, &level) != 0)
+        level = CF_LOG_OFF; /* cf_config_load() has refused a bad value already */
+    cf_log_set_level(level);
     override(&c->cfg.auth_key, cli_opt_value(a, "auth-key"));
     override(&c->cfg.user_auth_key, cli_opt_value(a, "user-auth-key"));
     override(&c->cfg.auth_context, cli_opt_value(a, "auth-context"));

@@ -17,6 +17,8 @@ enum cf_log_level {
     CF_LOG_INFO = 1,
     CF_LOG_WARN = 2,
     CF_LOG_ERROR = 3,
+    CF_LOG_OFF = 4, /* only for cf_log_set_level(): nothing is written (the coffer client's
+                       default, which reports what matters in its own words) */
 };
 
 /* Sets the lowest level written (default info). Call before threads start. */

@@ -2,8 +2,9 @@
  * test_tls.c - HTTPS in cofferd itself (issue 12): a service fetches its bundle over TLS 1.3
  * with its kmsauth token, TLS 1.1 and weak TLS 1.2 ciphers are refused, plain HTTP on the TLS
  * port gets no answer, SIGHUP swaps the certificate for new connections while an open one goes
- * on, mutual TLS refuses a missing or foreign client certificate, and bad TLS settings stop
- * cofferd at start. Certificates are made by the openssl command for each run.
+ * on, mutual TLS refuses a missing or foreign client certificate, bad TLS settings stop
+ * cofferd at start, and the coffer client verifies the certificate unless --insecure. Certificates
+ * are made by the openssl command for each run.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
@@ -375,6 +376,60 @@ static void test_a_service_fetches_its_bundle_over_tls_1_3(void **state)
     tls_close(&c);
 }
 
+/* The coffer CLI sits beside cofferd in the build tree: <build>/cli/coffer. */
+static void coffer_cli(char *out, size_t cap)
+{
+    const char *cofferd = t_env("COFFER_TEST_COFFERD");
+    const char *tail = strstr(cofferd, "/service/cofferd");
+    assert_non_null(tail);
+    snprintf(out, cap, "%.*s/cli/coffer", (int)(tail - cofferd), cofferd);
+}
+
+/* Runs `coffer get web` (a kmsauth token of its own) against the HTTPS cofferd with the extra
+ * argument (may be NULL) and the CA file ca (NULL: COFFER_CACERT unset); out gets stdout and
+ * stderr. */
+static int cli_get(const struct fixture *f, const char *ca, const char *extra, struct cf_buf *out)
+{
+    char cli[512], urlenv[128], keyenv[300], caenv[420];
+    coffer_cli(cli, sizeof(cli));
+    snprintf(urlenv, sizeof(urlenv), "COFFER_URL=https://127.0.0.1:%d", f->api.d.port);
+    snprintf(keyenv, sizeof(keyenv), "COFFER_LOCAL_KEY_FILE=%s", f->api.d.key_file);
+    snprintf(caenv, sizeof(caenv), "COFFER_CACERT=%s", ca != NULL ? ca : "");
+    char *const argv[] = { cli, "get", "web", (char *)extra, NULL };
+    char *const env[] = { urlenv,          keyenv, caenv, "COFFER_AUTH_CONTEXT=" CONTEXT,
+                          "COFFER_TOKEN=", NULL };
+    return t_run_output(argv, env, out);
+}
+
+/* The client verifies the server's certificate unless told not to, and then says so. Runs
+ * after the first test, which mapped the credential holding over-tls-canary to web. */
+static void test_the_coffer_client_verifies_the_certificate_by_default(void **state)
+{
+    struct fixture *f = *state;
+    char a[400], b[400];
+    struct cf_buf out = { 0 };
+
+    path_of(f, "a.pem", a, sizeof(a));
+    path_of(f, "b.pem", b, sizeof(b));
+    /* the system's CAs do not know a self-signed certificate: no answer, exit 7 */
+    assert_int_equal(cli_get(f, NULL, NULL, &out), 7);
+    assert_null(strstr(out.data != NULL ? out.data : "", "over-tls-canary"));
+    cf_buf_free(&out);
+    /* nor does another certificate's */
+    assert_int_equal(cli_get(f, b, NULL, &out), 7);
+    assert_null(strstr(out.data != NULL ? out.data : "", "over-tls-canary"));
+    cf_buf_free(&out);
+    /* the right CA: the bundle */
+    assert_int_equal(cli_get(f, a, NULL, &out), 0);
+    assert_non_null(strstr(out.data, "over-tls-canary"));
+    cf_buf_free(&out);
+    /* --insecure works, and warns */
+    assert_int_equal(cli_get(f, NULL, "--insecure", &out), 0);
+    assert_non_null(strstr(out.data, "over-tls-canary"));
+    assert_non_null(strstr(out.data, "warning: --insecure"));
+    cf_buf_free(&out);
+}
+
 static void test_old_protocols_and_weak_ciphers_are_refused(void **state)
 {
     struct fixture *f = *state;
@@ -569,6 +624,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_service_fetches_its_bundle_over_tls_1_3),
+        cmocka_unit_test(test_the_coffer_client_verifies_the_certificate_by_default),
         cmocka_unit_test(test_old_protocols_and_weak_ciphers_are_refused),
         cmocka_unit_test(test_plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(test_sighup_swaps_the_certificate_for_new_connections_only),

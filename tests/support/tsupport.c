@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -244,6 +245,95 @@ int t_run(char *const argv[], char *const env[], struct cf_buf *out)
 int t_run_output(char *const argv[], char *const env[], struct cf_buf *out)
 {
     return run_capture(argv, env, out, true);
+}
+
+int t_run_io(char *const argv[], char *const env[], const void *in, size_t inlen,
+             struct cf_buf *out, struct cf_buf *err)
+{
+    int inp[2] = { -1, -1 }, outp[2], errp[2];
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+
+    if ((in != NULL && pipe(inp) != 0) || pipe(outp) != 0 || pipe(errp) != 0)
+        fail_msg("pipe failed");
+    /* a child that exits before reading all of its stdin must not kill the test */
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or crashed */
+        signal(SIGPIPE, SIG_DFL);
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv(env[i]);
+        int fd0 = in != NULL ? inp[0] : open("/dev/null", O_RDONLY);
+        dup2(fd0, STDIN_FILENO);
+        dup2(outp[1], STDOUT_FILENO);
+        dup2(errp[1], STDERR_FILENO);
+        if (in != NULL) {
+            close(inp[0]);
+            close(inp[1]);
+        } else if (fd0 > STDERR_FILENO) {
+            close(fd0);
+        }
+        close(outp[0]);
+        close(outp[1]);
+        close(errp[0]);
+        close(errp[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(outp[1]);
+    close(errp[1]);
+    struct pollfd fds[3] = { { .fd = outp[0], .events = POLLIN },
+                             { .fd = errp[0], .events = POLLIN },
+                             { .fd = -1, .events = POLLOUT } };
+    struct cf_buf *sinks[2] = { out, err };
+    size_t sent = 0;
+    if (in != NULL) {
+        close(inp[0]);
+        if (inlen == 0) {
+            close(inp[1]);
+        } else {
+            fcntl(inp[1], F_SETFL, fcntl(inp[1], F_GETFL) | O_NONBLOCK);
+            fds[2].fd = inp[1];
+        }
+    }
+    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+        if (poll(fds, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fail_msg("poll failed (errno %d)", errno);
+        }
+        if (fds[2].fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+            ssize_t n = write(fds[2].fd, (const char *)in + sent, inlen - sent);
+            if (n > 0)
+                sent += (size_t)n;
+            if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == inlen) {
+                close(fds[2].fd); /* done, or the child closed its stdin (EPIPE) */
+                fds[2].fd = -1;
+            }
+        }
+        for (size_t k = 0; k < 2; k++) {
+            if (fds[k].fd < 0 || (fds[k].revents & (POLLIN | POLLERR | POLLHUP)) == 0)
+                continue;
+            char chunk[4096];
+            ssize_t n = read(fds[k].fd, chunk, sizeof(chunk));
+            if (n > 0 && sinks[k] != NULL)
+                cf_buf_append(sinks[k], chunk, (size_t)n);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                close(fds[k].fd);
+                fds[k].fd = -1;
+            }
+        }
+    }
+    if (fds[2].fd >= 0)
+        close(fds[2].fd);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Runs a PostgreSQL server binary as the postgres user; fails the test unless it exits 0. */

@@ -53,6 +53,12 @@ int t_run(char *const argv[], char *const env[], struct cf_buf *out);
 /* t_run() capturing stdout and stderr together into out. */
 int t_run_output(char *const argv[], char *const env[], struct cf_buf *out);
 
+/* t_run() with in[0..inlen) written to its stdin, which is then closed (in NULL: stdin is
+ * /dev/null), stdout captured into out and stderr into err, separately (either may be NULL:
+ * discarded). Returns the exit status, or -1 if killed. */
+int t_run_io(char *const argv[], char *const env[], const void *in, size_t inlen,
+             struct cf_buf *out, struct cf_buf *err);
+
 /* A PostgreSQL 15 cluster of the test's own (initdb as the postgres user under the test work
  * folder, trust authentication, a free loopback port), for what the shared cluster cannot
  * show: a cluster with no coffer roles at all. */
