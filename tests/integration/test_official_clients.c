@@ -200,9 +200,9 @@ static void test_the_coffer_cli_fetches_the_bundle_with_its_own_tokens(void **st
     tapi_assert_json(tkms_bundle_pairs(b, s.db_name), "{}");
     json_decref(b);
     cf_buf_reset(&out);
-    /* another service: refused, and the CLI says so with its exit status */
+    /* another service: refused, and the CLI says so with its exit status (4: forbidden) */
     char *const other[] = { "get-service", s.other, "--from", s.sid, NULL };
-    assert_int_equal(coffer_cli(f, &out, other), 1);
+    assert_int_equal(coffer_cli(f, &out, other), 4);
     tapi_assert_absent(out.data, "other-service-secret", "the CLI's output");
     cf_buf_reset(&out);
 
