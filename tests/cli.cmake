@@ -2,7 +2,8 @@
 # cofferd on the aws KMS backend (moto, kmsauth on) and PostgreSQL, its exit status, stdout and
 # stderr checked, and what it wrote read back through the API and the database. Built on tkms.c
 # (kmsauth.cmake). Run with `./scripts/test -R test_cli`.
-coffer_add_test(test_cli integration/test_cli.c coffer_tkms coffer_auth coffer_kms coffer_tsupport)
+coffer_add_test(test_cli integration/test_cli.c coffer_tkms coffer_taudit coffer_auth coffer_kms
+                                                 coffer_tsupport)
 add_dependencies(test_cli cofferd coffer)
 
 # Two fixtures (one cofferd, moto keys and a database each) and a few hundred coffer runs

@@ -35,10 +35,10 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "cf_codec.h"
 #include "cf_json.h"
+#include "taudit.h"
 #include "tkms.h"
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -597,23 +597,17 @@ static const char *sql_safe(const char *s)
     return s;
 }
 
-/* Runs sql as the superuser with the access log's triggers off (session_replication_role =
- * replica), as an intruder with the database's keys would. */
-static void tamper(const struct t_db *db, const char *sql)
+/* Runs sql ($1 = the row id) as the superuser with the access log's triggers off, as an
+ * intruder with the database's keys would (taudit_tamper()), and checks that it touched the
+ * row: afterwards want rows with that id match the condition and (may be ""). */
+static void tamper(struct tkms *f, const char *sql, long id, const char *and, long want)
 {
-    PGconn *pg = PQconnectdb(db->super_url);
-    if (PQstatus(pg) != CONNECTION_OK)
-        fail_msg("cannot connect as the superuser: %s", PQerrorMessage(pg));
-    PGresult *res = PQexec(pg, "SET session_replication_role = replica");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        fail_msg("SET session_replication_role failed: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(res), "1") != 0)
-        fail_msg("tampering failed (%s, %s rows): %s", PQresultErrorMessage(res), PQcmdTuples(res),
-                 sql);
-    PQclear(res);
-    PQfinish(pg);
+    char num[32];
+    snprintf(num, sizeof(num), "%ld", id);
+    taudit_tamper(&f->api.db, sql, num);
+    char *q = tapi_printf("SELECT count(*) FROM audit_log WHERE id = %ld%s", id, and);
+    assert_int_equal(tapi_count(&f->api, q), want);
+    free(q);
 }
 
 /* A URL of 127.0.0.1 where nothing listens. */
@@ -3069,9 +3063,8 @@ static void test_audit_verify_exits_1_naming_the_row_a_superuser_altered(void **
     long k = tapi_count(&f->api, sql);
     free(sql);
     assert_true(k > 2);
-    sql = tapi_printf("UPDATE audit_log SET actor = 'token:someone-else' WHERE id = %ld", k);
-    tamper(&f->api.db, sql);
-    free(sql);
+    tamper(f, "UPDATE audit_log SET actor = 'token:someone-else' WHERE id = $1::bigint", k,
+           " AND actor = 'token:someone-else'", 1);
 
     char num[32], before[32], after[32];
     snprintf(num, sizeof(num), "%ld", k);
@@ -3095,13 +3088,10 @@ static void test_audit_verify_exits_1_naming_the_row_a_superuser_altered(void **
     run_free(&r);
 
     /* the field put back, the chain is whole again; then a row deleted is a missing row */
-    sql = tapi_printf("UPDATE audit_log SET actor = '%s' WHERE id = %ld", TAPI_ADMIN_ACTOR, k);
-    tamper(&f->api.db, sql);
-    free(sql);
+    tamper(f, "UPDATE audit_log SET actor = '" TAPI_ADMIN_ACTOR "' WHERE id = $1::bigint", k,
+           " AND actor = '" TAPI_ADMIN_ACTOR "'", 1);
     coffer_ok(f, &auditor, ARGS("audit", "verify"));
-    sql = tapi_printf("DELETE FROM audit_log WHERE id = %ld", k + 1);
-    tamper(&f->api.db, sql);
-    free(sql);
+    tamper(f, "DELETE FROM audit_log WHERE id = $1::bigint", k + 1, "", 0);
     coffer_expect(f, &auditor, ARGS("audit", "verify"), 1, &r);
     if (!has_word(err_of(&r), after) || !has_word(err_of(&r), "missing_row"))
         fail_msg("audit verify does not name row %s and missing_row: %s", after, err_of(&r));
