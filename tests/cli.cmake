@@ -4,6 +4,7 @@
 # (kmsauth.cmake). Run with `./scripts/test -R test_cli`.
 coffer_add_test(test_cli integration/test_cli.c coffer_tkms coffer_taudit coffer_auth coffer_kms
                                                  coffer_tsupport)
+target_sources(test_cli PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/support/tfake_http.c)
 add_dependencies(test_cli cofferd coffer)
 
 # Two fixtures (one cofferd, moto keys and a database each) and a few hundred coffer runs

@@ -39,6 +39,7 @@
 #include "cf_codec.h"
 #include "cf_json.h"
 #include "taudit.h"
+#include "tfake_http.h"
 #include "tkms.h"
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -2203,6 +2204,48 @@ test_exec_gives_the_command_exactly_the_bundles_variables_and_its_exit_status(vo
     bundle_free(&b);
 }
 
+/* exec at boot while the server is not ready: answers that are worth retrying (503, 502,
+ * 429) are retried with backoff until a bundle comes, then the command runs with it; an
+ * answer that is not worth retrying (401) is not, and the command never runs. A fake server
+ * plays the answers in order, so no timing is involved. */
+static void test_exec_retries_what_is_worth_retrying_until_the_bundle_comes(void **state)
+{
+    struct tkms *f = *state;
+    struct run r;
+    static const char bundle[] = "{\"id\": \"boot-svc\", \"credentials\": [{\"id\": \"c1\", "
+                                 "\"metadata\": {}, \"credential_pairs\": {\"password\": "
+                                 "\"after-retries\"}}], \"blind_credentials\": []}";
+    const char *path = "/v1/services/boot-svc?metadata_only=False";
+
+    struct tfake *srv = tfake_start();
+    tfake_answer(srv, "GET", path, 503, NULL, "{\"code\": \"database_unavailable\"}");
+    tfake_answer(srv, "GET", path, 502, "text/html", "<html>bad gateway</html>");
+    tfake_answer(srv, "GET", path, 429, NULL, "{}");
+    tfake_answer(srv, "GET", path, 200, NULL, bundle);
+    coffer_expect(f,
+                  &(struct how){ .token = "coffer_not-checked-by-the-fake", .url = tfake_url(srv) },
+                  ARGS("exec", "boot-svc", "--retry-for", "120", "--", "/bin/sh", "-c",
+                       "printf '%s' \"$PASSWORD\""),
+                  0, &r);
+    assert_string_equal(out_of(&r), "after-retries");
+    assert_int_equal(tfake_count(srv, "GET", path), 4);
+    assert_non_null(strstr(err_of(&r), "retrying"));
+    run_free(&r);
+    tfake_stop(srv);
+
+    srv = tfake_start();
+    tfake_answer(srv, "GET", path, 401, NULL,
+                 "{\"error\": \"no\", \"code\": \"authentication_failed\"}");
+    tfake_answer(srv, "GET", path, 200, NULL, bundle);
+    coffer_expect(f,
+                  &(struct how){ .token = "coffer_not-checked-by-the-fake", .url = tfake_url(srv) },
+                  ARGS("exec", "boot-svc", "--retry-for", "120", "--", "/bin/echo", "ran"), 3, &r);
+    assert_string_equal(out_of(&r), "");
+    assert_int_equal(tfake_count(srv, "GET", path), 1);
+    run_free(&r);
+    tfake_stop(srv);
+}
+
 static void test_exec_never_runs_the_command_when_the_fetch_fails(void **state)
 {
     struct tkms *f = *state;
@@ -3143,6 +3186,7 @@ int main(void)
             test_keys_that_make_no_valid_or_the_same_variable_name_are_refused_with_exit_1),
         cmocka_unit_test(
             test_exec_gives_the_command_exactly_the_bundles_variables_and_its_exit_status),
+        cmocka_unit_test(test_exec_retries_what_is_worth_retrying_until_the_bundle_comes),
         cmocka_unit_test(test_exec_never_runs_the_command_when_the_fetch_fails),
         cmocka_unit_test(test_values_from_stdin_round_trip_byte_for_byte),
         cmocka_unit_test(test_bad_input_is_refused_and_creates_nothing),
