@@ -118,16 +118,17 @@ static json_t *row_json(const struct db_audit_row *r)
     return o;
 }
 
-/* Chains the batch after the head and inserts it; ids are written back into the tickets. */
+/* Chains the batch after the head and inserts it, in one transaction of two round trips (the
+ * head's lock, then the rows and the commit); ids are written back into the tickets. */
 static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
 {
     struct db_audit_row row = { 0 };
     int64_t head_id, now_us, catalog;
-    json_t *rows = json_array();
     int r;
 
-    if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
-        goto out;
+    if ((r = db_audit_append_lock(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
+        return r;
+    json_t *rows = json_array();
     cf_time_format(now_us, row.time);
     for (size_t i = 0; i < n && r == 0; i++) {
         const struct audit_event *ev = &batch[i]->ev;
@@ -155,9 +156,7 @@ static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
         batch[i]->catalog = catalog;
         memcpy(row.prev_hash, row.hash, sizeof(row.prev_hash));
     }
-    if (r == 0)
-        r = db_audit_insert_batch(c, rows);
-out:
+    r = db_audit_append_finish(c, rows, r);
     json_decref(rows);
     return r;
 }
@@ -177,11 +176,7 @@ static int write_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 
     if (w->conn == NULL && db_connect(w->conninfo, &w->conn) != 0)
         return CF_EUNAVAIL;
-    if ((r = db_tx_begin(w->conn)) == 0) {
-        r = append_batch(w->conn, batch, n);
-        r = db_tx_end(w->conn, r);
-    }
-    if (r == 0) {
+    if ((r = append_batch(w->conn, batch, n)) == 0) {
         atomic_fetch_add(&w->rows, n);
         atomic_fetch_add(&w->batches, 1);
         atomic_fetch_add(&w->sizes[size_bucket(n)], 1);

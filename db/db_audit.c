@@ -11,25 +11,77 @@
 #include "cf_str.h"
 #include "db_internal.h"
 
-int db_audit_lock_head(struct db_conn *c, int64_t *head_id, char head_hash[CF_SHA256_HEX_LEN + 1],
-                       int64_t *now_us, int64_t *catalog)
-{
-    static const struct db_stmt q = {
-        "audit_lock_head",
-        "SELECT head_id, head_hash, (extract(epoch FROM now_time) * 1000000)::bigint, catalog"
-        " FROM audit_lock_head()",
-        0
-    };
-    PGresult *res = NULL;
-    int r;
+static const struct db_stmt lock_head_q = {
+    "audit_lock_head",
+    "SELECT head_id, head_hash, (extract(epoch FROM now_time) * 1000000)::bigint, catalog"
+    " FROM audit_lock_head()",
+    0
+};
 
-    if ((r = db_exec(c, &q, NULL, NULL, NULL, &res)) != 0)
-        return r;
+static const struct db_stmt insert_batch_q = {
+    "audit_insert_batch",
+    "INSERT INTO audit_log (id, time, request_id, actor_type, actor, source_ip, action,"
+    " resource_type, resource_id, revision, result, reason, prev_hash, hash)"
+    " SELECT id, time, request_id, actor_type, actor, source_ip, action, resource_type,"
+    " resource_id, revision, result, reason, prev_hash, hash"
+    " FROM json_populate_recordset(NULL::audit_log, $1::json) ORDER BY id",
+    1
+};
+
+static int read_head(const PGresult *res, int64_t *head_id, char head_hash[CF_SHA256_HEX_LEN + 1],
+                     int64_t *now_us, int64_t *catalog)
+{
     if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, head_id) != 0 ||
         db_get_i64(res, 0, 2, now_us) != 0 || db_get_i64(res, 0, 3, catalog) != 0 ||
         cf_fmt(head_hash, CF_SHA256_HEX_LEN + 1, "%s", db_get(res, 0, 1)) != 0)
-        r = CF_EDB;
+        return CF_EDB;
+    return 0;
+}
+
+int db_audit_lock_head(struct db_conn *c, int64_t *head_id, char head_hash[CF_SHA256_HEX_LEN + 1],
+                       int64_t *now_us, int64_t *catalog)
+{
+    PGresult *res = NULL;
+    int r;
+
+    if ((r = db_exec(c, &lock_head_q, NULL, NULL, NULL, &res)) != 0)
+        return r;
+    r = read_head(res, head_id, head_hash, now_us, catalog);
     PQclear(res);
+    return r;
+}
+
+int db_audit_append_lock(struct db_conn *c, int64_t *head_id, char head_hash[CF_SHA256_HEX_LEN + 1],
+                         int64_t *now_us, int64_t *catalog)
+{
+    PGresult *res = NULL;
+    int r;
+
+    if ((r = db_prepare(c, &lock_head_q)) != 0 || (r = db_prepare(c, &insert_batch_q)) != 0 ||
+        (r = db_pipeline_begin(c)) != 0)
+        return r;
+    if ((r = db_pipeline_send(c, &lock_head_q, NULL)) == 0 &&
+        (r = db_pipeline_result(c, lock_head_q.name, &res)) == 0) {
+        r = read_head(res, head_id, head_hash, now_us, catalog);
+        PQclear(res);
+    }
+    if (r != 0)
+        return db_pipeline_end(c, r, lock_head_q.name);
+    return 0;
+}
+
+int db_audit_append_finish(struct db_conn *c, const json_t *rows, int r)
+{
+    char *text = NULL;
+
+    if (r == 0 && (text = json_dumps(rows, JSON_COMPACT)) == NULL)
+        r = CF_EINVAL;
+    if (r == 0) {
+        const char *params[] = { text };
+        r = db_pipeline_send(c, &insert_batch_q, params);
+    }
+    r = db_pipeline_end(c, r, insert_batch_q.name);
+    cf_json_free_str(text);
     return r;
 }
 
@@ -81,29 +133,6 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
                              row->hash };
     r = db_exec(c, &q, params, NULL, NULL, &res);
     PQclear(res);
-    return r;
-}
-
-int db_audit_insert_batch(struct db_conn *c, const json_t *rows)
-{
-    static const struct db_stmt q = {
-        "audit_insert_batch",
-        "INSERT INTO audit_log (id, time, request_id, actor_type, actor, source_ip, action,"
-        " resource_type, resource_id, revision, result, reason, prev_hash, hash)"
-        " SELECT id, time, request_id, actor_type, actor, source_ip, action, resource_type,"
-        " resource_id, revision, result, reason, prev_hash, hash"
-        " FROM json_populate_recordset(NULL::audit_log, $1::json) ORDER BY id",
-        1
-    };
-    char *text = json_dumps(rows, JSON_COMPACT);
-    PGresult *res = NULL;
-
-    if (text == NULL)
-        return CF_EINVAL;
-    const char *params[] = { text };
-    int r = db_exec(c, &q, params, NULL, NULL, &res);
-    PQclear(res);
-    cf_json_free_str(text);
     return r;
 }
 

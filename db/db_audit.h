@@ -46,6 +46,18 @@ CF_MUST_CHECK int db_audit_lock_head(struct db_conn *c, int64_t *head_id,
                                      char head_hash[CF_SHA256_HEX_LEN + 1], int64_t *now_us,
                                      int64_t *catalog);
 
+/* A batch appended in two round trips and one transaction (a pipeline, db_internal.h):
+ * db_audit_append_lock() begins it and reads what db_audit_lock_head() reads, with the same
+ * locks; db_audit_append_finish(c, rows, 0) then inserts rows (a JSON array of objects with the
+ * audit_log columns, in id order, in one statement) and commits, while db_audit_append_finish(c,
+ * NULL, r) with an error r ends the transaction without a row and returns r. Every successful _lock
+ * is followed by one _finish; a failed _lock has ended its transaction itself. Not inside
+ * db_tx_begin(). */
+CF_MUST_CHECK int db_audit_append_lock(struct db_conn *c, int64_t *head_id,
+                                       char head_hash[CF_SHA256_HEX_LEN + 1], int64_t *now_us,
+                                       int64_t *catalog);
+CF_MUST_CHECK int db_audit_append_finish(struct db_conn *c, const json_t *rows, int r);
+
 /* Reads the chain head without locking it (readiness, verification). */
 CF_MUST_CHECK int db_audit_head(struct db_conn *c, int64_t *head_id,
                                 char head_hash[CF_SHA256_HEX_LEN + 1]);
@@ -86,10 +98,6 @@ CF_MUST_CHECK int db_audit_range(struct db_conn *c, int64_t from_id, int64_t to_
 
 /* The number of rows with an id above id (rows past the head betray a forged tail). */
 CF_MUST_CHECK int db_audit_count_after(struct db_conn *c, int64_t id, int64_t *count_out);
-
-/* Inserts complete rows, in id order, in one statement: rows is a JSON array of objects with
- * the audit_log columns (the group-commit writer's batch). */
-CF_MUST_CHECK int db_audit_insert_batch(struct db_conn *c, const json_t *rows);
 
 /* Inserts a complete row (the database refuses one that does not extend the head). */
 CF_MUST_CHECK int db_audit_insert(struct db_conn *c, const struct db_audit_row *row);

@@ -45,6 +45,25 @@ CF_MUST_CHECK int db_exec(struct db_conn *c, const struct db_stmt *st, const cha
 CF_MUST_CHECK int db_exec_binary(struct db_conn *c, const struct db_stmt *st,
                                  const char *const *params, PGresult **res_out);
 
+/* Prepares st on c unless it already is (db_exec() does it itself; a pipeline must do it
+ * before it begins, since PQprepare is not allowed inside one). */
+CF_MUST_CHECK int db_prepare(struct db_conn *c, const struct db_stmt *st);
+
+/* Pipelines (libpq's pipeline mode): the statements sent between db_pipeline_begin() and
+ * db_pipeline_end() run in one implicit transaction, which the Sync that db_pipeline_end()
+ * sends commits, or rolls back if any of them failed. A caller reads the result of what it
+ * sent with db_pipeline_result() (a flush request: the transaction stays open), and always
+ * ends with db_pipeline_end(c, r, what), which returns r if it is non-zero, else the first
+ * error of the pipeline (a failed commit included), and leaves pipeline mode. Statements
+ * must be prepared (db_prepare()) before the pipeline begins. At most DB_PIPELINE_MAX
+ * statements per pipeline. */
+#define DB_PIPELINE_MAX 8
+CF_MUST_CHECK int db_pipeline_begin(struct db_conn *c);
+CF_MUST_CHECK int db_pipeline_send(struct db_conn *c, const struct db_stmt *st,
+                                   const char *const *params);
+CF_MUST_CHECK int db_pipeline_result(struct db_conn *c, const char *what, PGresult **res_out);
+CF_MUST_CHECK int db_pipeline_end(struct db_conn *c, int r, const char *what);
+
 /* Runs a constant, parameterless command (BEGIN, COMMIT, LISTEN) with the simple protocol. A
  * failure is logged with the command itself: keep it short. */
 CF_MUST_CHECK int db_exec_const(struct db_conn *c, const char *sql);

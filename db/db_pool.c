@@ -333,7 +333,7 @@ static bool is_prepared(const struct db_conn *c, const struct db_stmt *st)
     return false;
 }
 
-static int prepare(struct db_conn *c, const struct db_stmt *st)
+int db_prepare(struct db_conn *c, const struct db_stmt *st)
 {
     if (is_prepared(c, st))
         return 0;
@@ -356,7 +356,7 @@ static int exec_as(struct db_conn *c, const struct db_stmt *st, const char *cons
     int r;
 
     *res_out = NULL;
-    if ((r = prepare(c, st)) != 0)
+    if ((r = db_prepare(c, st)) != 0)
         return r;
     PGresult *res =
         PQexecPrepared(c->pg, st->name, st->nparams, params, lengths, formats, result_format);
@@ -380,6 +380,89 @@ int db_exec_binary(struct db_conn *c, const struct db_stmt *st, const char *cons
                    PGresult **res_out)
 {
     return exec_as(c, st, params, NULL, NULL, 1, res_out);
+}
+
+int db_pipeline_begin(struct db_conn *c)
+{
+    if (PQenterPipelineMode(c->pg) != 1) {
+        c->broken = true;
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+int db_pipeline_send(struct db_conn *c, const struct db_stmt *st, const char *const *params)
+{
+    if (PQsendQueryPrepared(c->pg, st->name, st->nparams, params, NULL, NULL, 0) != 1) {
+        c->broken = true;
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+int db_pipeline_result(struct db_conn *c, const char *what, PGresult **res_out)
+{
+    *res_out = NULL;
+    if (PQsendFlushRequest(c->pg) != 1 || PQflush(c->pg) != 0) {
+        c->broken = true;
+        return CF_EUNAVAIL;
+    }
+    PGresult *res = PQgetResult(c->pg);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        int r = db_result_err(c, res, what);
+        PQclear(res);
+        return r;
+    }
+    PGresult *end = PQgetResult(c->pg); /* NULL: the end of this statement's results */
+    if (end != NULL) {
+        PQclear(end);
+        PQclear(res);
+        c->broken = true;
+        return CF_EDB;
+    }
+    *res_out = res;
+    return 0;
+}
+
+int db_pipeline_end(struct db_conn *c, int r, const char *what)
+{
+    int first = r;
+    int nulls = 0;
+
+    if (PQpipelineSync(c->pg) != 1) {
+        c->broken = true;
+        return first != 0 ? first : CF_EUNAVAIL;
+    }
+    for (;;) {
+        PGresult *res = PQgetResult(c->pg);
+        if (res == NULL) {
+            /* NULL ends each statement's results; more in a row than statements sent means
+             * the connection is gone */
+            if (++nulls > DB_PIPELINE_MAX || PQstatus(c->pg) != CONNECTION_OK) {
+                c->broken = true;
+                return first != 0 ? first : CF_EUNAVAIL;
+            }
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        if (s == PGRES_FATAL_ERROR && first == 0) {
+            first = db_result_err(c, res, what);
+        } else if (s == PGRES_PIPELINE_ABORTED && first == 0) {
+            first = CF_EDB;
+        }
+        PQclear(res);
+    }
+    if (PQexitPipelineMode(c->pg) != 1) {
+        c->broken = true;
+        return first != 0 ? first : CF_EUNAVAIL;
+    }
+    return first;
 }
 
 int db_exec_script(struct db_conn *c, const char *label, const char *sql)
