@@ -94,7 +94,8 @@ static int check_head(struct db_conn *c, const char *last_hash, struct audit_ver
     return 0;
 }
 
-int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit_verify_result *out)
+static int verify(struct db_conn *c, int64_t from_id, int64_t to_id,
+                  struct audit_verify_result *out)
 {
     char prev[CF_SHA256_HEX_LEN + 1];
     bool found, intact;
@@ -123,4 +124,15 @@ int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit
     if (out->to_id == out->head_id)
         return check_head(c, prev, out);
     return 0;
+}
+
+/* One snapshot for the whole walk: rows appended meanwhile (this request's own among them)
+ * are not seen, so the head read first and the rows read last always agree. */
+int audit_verify(struct db_conn *c, int64_t from_id, int64_t to_id, struct audit_verify_result *out)
+{
+    int r = db_tx_begin_snapshot(c);
+
+    if (r != 0)
+        return r;
+    return db_tx_end(c, verify(c, from_id, to_id, out));
 }

@@ -56,6 +56,10 @@ void db_disconnect(struct db_conn *conn);
 /* BEGIN. */
 CF_MUST_CHECK int db_tx_begin(struct db_conn *conn);
 
+/* BEGIN a read-only transaction that sees one snapshot throughout (REPEATABLE READ): reads
+ * that must agree with each other while writers go on (the chain walk and the head). */
+CF_MUST_CHECK int db_tx_begin_snapshot(struct db_conn *conn);
+
 /* COMMIT if r == 0, else ROLLBACK. Returns r if it was an error, else the COMMIT's result. */
 CF_MUST_CHECK int db_tx_end(struct db_conn *conn, int r);
 

@@ -486,6 +486,11 @@ int db_tx_begin(struct db_conn *conn)
     return db_exec_const(conn, "BEGIN");
 }
 
+int db_tx_begin_snapshot(struct db_conn *conn)
+{
+    return db_exec_const(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
 int db_tx_end(struct db_conn *conn, int r)
 {
     if (r == 0)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -337,6 +338,74 @@ static void test_two_nodes_append_to_one_chain_and_a_batch_wait_groups_rows(void
                  b1.count - b0.count);
 }
 
+/* Asks GET /v1/audit/verify again and again until told to stop (at most VERIFY_MAX times),
+ * counting the answers that were not {"ok": true}. No cmocka call here. */
+#define VERIFY_MAX 400
+
+struct verify_thread {
+    const char *base_url;
+    const char *auth;
+    volatile int stop; /* set by the main thread once the burst is over */
+    size_t calls, not_ok;
+    char first_bad[256];
+};
+
+static void *verify_run(void *arg)
+{
+    struct verify_thread *t = arg;
+    struct curl_slist *hl = curl_slist_append(NULL, t->auth);
+    struct cf_buf body = { 0 };
+    char url[256];
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "%s/v1/audit/verify", t->base_url);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE) && t->calls < VERIFY_MAX) {
+        cf_buf_reset(&body);
+        bool done = curl_easy_perform(h) == CURLE_OK;
+        cf_buf_append(&body, "", 1);
+        t->calls++;
+        if (!done || strstr(body.data, "\"ok\":true") == NULL) {
+            if (t->not_ok++ == 0)
+                snprintf(t->first_bad, sizeof(t->first_bad), "%s", done ? body.data : "no answer");
+        }
+    }
+    cf_buf_free(&body);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* The chain walk sees one snapshot: rows appended while it runs (its own row among them) never
+ * make an intact log look broken (once the head moved on during the walk: head_mismatch). */
+static void test_verify_while_rows_are_appended_says_intact_every_time(void **state)
+{
+    struct taudit *f = *state;
+    char id[TAPI_ID_LEN], canary[64];
+    struct verify_thread v = { .base_url = f->api.d.base_url, .auth = f->api.auditor };
+    pthread_t tid;
+    struct burst b;
+
+    make_cred(f, id, canary, sizeof(canary));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    assert_int_equal(pthread_create(&tid, NULL, verify_run, &v), 0);
+    const char *urls[] = { f->api.d.base_url };
+    burst_go(urls, 1, f->api.admin, id, canary, TWO_NODE_PER_THR, &b);
+    __atomic_store_n(&v.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(tid, NULL);
+    burst_free(&b);
+    print_message("%zu verifications during the burst\n", v.calls);
+    assert_true(v.calls > 0);
+    if (v.not_ok > 0)
+        fail_msg("%zu of %zu verifications during appends were not ok; the first: %s", v.not_ok,
+                 v.calls, v.first_bad);
+}
+
 int main(void)
 {
     cf_json_init();
@@ -344,6 +413,7 @@ int main(void)
         cmocka_unit_test(
             test_a_burst_of_concurrent_requests_writes_one_row_each_and_the_chain_verifies),
         cmocka_unit_test(test_two_nodes_append_to_one_chain_and_a_batch_wait_groups_rows),
+        cmocka_unit_test(test_verify_while_rows_are_appended_says_intact_every_time),
     };
     return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
 }
