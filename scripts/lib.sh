@@ -15,7 +15,7 @@ RUN_PACKAGES="postgresql-15 postgresql-client-15 curl ca-certificates openssl"
 # loads OpenSSL 1.1 by symbol name and cannot start TLS with OpenSSL 3.
 CIVETWEB_VERSION=1.15
 CIVETWEB_DIR=$COFFER_ROOT/build/src/civetweb
-TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev groff-base"
+TEST_PACKAGES="libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev groff-base chromium"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -113,6 +113,20 @@ build() {
     tail -40 "$dir.build.log" >&2
     die "build failed ($type); full log: $dir.build.log"
   }
+}
+
+# ensure_e2e_modules: the web page's browser test needs Node.js and npm (the machine's, or
+# Debian's when there are none) and playwright-core at the version tests/e2e/package-lock.json
+# pins, installed by `npm ci` into tests/e2e/node_modules again whenever the lock file changes.
+ensure_e2e_modules() {
+  local dir=$COFFER_ROOT/tests/e2e want
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+  want=$(sha256sum <"$dir/package-lock.json" | cut -c1-16)
+  [ "$(cat "$dir/node_modules/.coffer-stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "installing the browser test's npm packages (tests/e2e/package-lock.json)..."
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    die "npm ci failed in $dir (the npm registry must be reachable)"
+  printf '%s\n' "$want" >"$dir/node_modules/.coffer-stamp"
 }
 
 # port_in_use PORT: true if something listens on 127.0.0.1:PORT.

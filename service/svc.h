@@ -159,7 +159,8 @@ struct svc_req {
     const char *hdr_name[SVC_EXTRA_HEADERS];  /* headers a handler adds to its answer */
     char hdr_value[SVC_EXTRA_HEADERS][96];
     size_t nhdr;
-    int status; /* status sent, for the access-log line */
+    int status;      /* status sent, for the access-log line */
+    const char *csp; /* the answer's Content-Security-Policy; NULL: nothing may load */
 };
 
 typedef int (*svc_handler_fn)(struct svc_req *req);
@@ -237,6 +238,9 @@ int svc_reply_method_not_allowed(struct svc_req *req, const char *allow);
  * parse). */
 const char *svc_header(const struct svc_req *req, const char *name);
 
+/* True if an If-None-Match value names etag (a list of tags, W/ ignored, or *). */
+bool svc_etag_matches(const char *inm, const char *etag);
+
 /* Reads the request body into a secret buffer (it may hold credential values), capped at
  * COFFER_MAX_BODY_BYTES (at most CF_SECRET_MAX). An empty body gives an empty secret. A
  * non-empty body must be Content-Type: application/json (parameters allowed). Errors are
@@ -265,6 +269,7 @@ CF_MUST_CHECK int svc_authenticate(struct svc_req *req);
 /* --- handlers --- */
 int svc_h_healthcheck(struct svc_req *req);
 int svc_h_metrics(struct svc_req *req);
+int svc_h_ui(struct svc_req *req);
 int svc_h_ready(struct svc_req *req);
 int svc_h_user_email(struct svc_req *req);
 int svc_h_client_config(struct svc_req *req);

@@ -124,8 +124,10 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     add_header(b, "X-Request-Id", req->request_id);
     add_header(b, "X-Content-Type-Options", "nosniff");
     add_header(b, "Referrer-Policy", "no-referrer");
-    /* every answer is data, never a page: nothing in it may run, load or be framed */
-    add_header(b, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    /* an answer is data, never a page, so nothing in it may run, load or be framed; but for
+     * the web page's files (svc_ui.c), which load their own scripts and styles */
+    add_header(b, "Content-Security-Policy",
+               req->csp != NULL ? req->csp : "default-src 'none'; frame-ancestors 'none'");
     add_header(b, "X-Frame-Options", "DENY");
     if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
         add_header(b, "Cache-Control", "no-store");
@@ -227,6 +229,26 @@ int svc_reply_err(struct svc_req *req, int err)
 int svc_reply_method_not_allowed(struct svc_req *req, const char *allow)
 {
     return reply_error_with(req, SVC_METHOD_NOT_ALLOWED, NULL, NULL, "Allow", allow);
+}
+
+/* True if If-None-Match names etag (a list of tags, W/ ignored, or *). */
+bool svc_etag_matches(const char *inm, const char *etag)
+{
+    size_t elen = strlen(etag);
+
+    while (inm != NULL && *inm != '\0') {
+        while (*inm == ' ' || *inm == ',')
+            inm++;
+        if (*inm == '*')
+            return true;
+        if (strncmp(inm, "W/", 2) == 0)
+            inm += 2;
+        if (strncmp(inm, etag, elen) == 0 &&
+            (inm[elen] == '\0' || inm[elen] == ',' || inm[elen] == ' '))
+            return true;
+        inm = strchr(inm, ',');
+    }
+    return false;
 }
 
 const char *svc_header(const struct svc_req *req, const char *name)

@@ -22,6 +22,10 @@ static const struct svc_route routes[] = {
     { "GET", "/healthcheck", svc_h_healthcheck, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
     { "GET", "/healthcheck/ready", svc_h_ready, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
     { "GET", "/metrics", svc_h_metrics, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+    /* the web page (web/): public files, no data; it reads the API with the person's token */
+    { "GET", "/ui", svc_h_ui, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+    { "GET", "/ui/", svc_h_ui, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
+    { "GET", "/ui/{file}", svc_h_ui, SVC_ROUTE_PUBLIC, NULL, NULL, -1 },
 
     { "GET", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },
     { "POST", "/v1/user/email", svc_h_user_email, AUTH, "identity.get", "identity", -1 },

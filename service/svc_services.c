@@ -169,26 +169,6 @@ static int bundle_etag(const json_t *service, const struct mapped *m, bool metad
     return r;
 }
 
-/* True if If-None-Match names etag (a list of tags, W/ ignored, or *). */
-static bool etag_matches(const char *inm, const char *etag)
-{
-    size_t elen = strlen(etag);
-
-    while (inm != NULL && *inm != '\0') {
-        while (*inm == ' ' || *inm == ',')
-            inm++;
-        if (*inm == '*')
-            return true;
-        if (strncmp(inm, "W/", 2) == 0)
-            inm += 2;
-        if (strncmp(inm, etag, elen) == 0 &&
-            (inm[elen] == '\0' || inm[elen] == ',' || inm[elen] == ' '))
-            return true;
-        inm = strchr(inm, ',');
-    }
-    return false;
-}
-
 /* The cache key of one form of a bundle: the service, then what else shapes the body (the
  * form asked for and the caller's role, which sets its permissions). */
 static int bundle_key(const struct svc_req *req, bool metadata_only, char *out, size_t n)
@@ -231,7 +211,7 @@ static int build_bundle(struct svc_req *req, struct svc_result *res, bool metada
         r = svc_fail(res, SVC_INTERNAL_ERROR, NULL);
         goto out;
     }
-    if (etag_matches(svc_header(req, "If-None-Match"), b->etag))
+    if (svc_etag_matches(svc_header(req, "If-None-Match"), b->etag))
         goto out;
     if ((r = expand_mapped(req, res, &m, !metadata_only, &creds)) != 0)
         goto out;
@@ -255,7 +235,7 @@ static void answer_bundle(struct svc_req *req, struct svc_result *res, const str
     svc_add_header(req, "ETag", b->etag);
     svc_add_header(req, "Vary", "Authorization, X-Auth-From, X-Auth-Token");
     svc_result_revision(res, b->revision);
-    if (etag_matches(svc_header(req, "If-None-Match"), b->etag)) {
+    if (svc_etag_matches(svc_header(req, "If-None-Match"), b->etag)) {
         res->status = 304;
         res->not_modified = true;
         return;

@@ -173,6 +173,88 @@ static void test_an_unknown_path_is_a_json_404_with_no_audit_row(void **state)
     t_resp_free(&r);
 }
 
+/* The web page (issue 15): its files from memory under /ui/, no authentication and no audit
+ * row, a Content-Security-Policy that lets it load its own scripts and nothing else, an ETag
+ * that revalidates, and nothing but the page's own files by name. */
+static void test_the_web_page_is_served_under_ui_with_a_strict_policy(void **state)
+{
+    struct fixture *f = *state;
+    struct t_resp r;
+    char v[512], etag[64], inm[96], row[256];
+    static const struct {
+        const char *path, *type, *needle;
+    } files[] = {
+        { "/ui/", "text/html; charset=utf-8", "<script type=\"module\" src=\"/ui/app.js\">" },
+        { "/ui", "text/html; charset=utf-8", "<title>coffer</title>" },
+        { "/ui/app.js", "text/javascript; charset=utf-8", "import" },
+        { "/ui/api.js", "text/javascript; charset=utf-8", "Authorization" },
+        { "/ui/app.css", "text/css; charset=utf-8", ":root" },
+    };
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        get(f, files[i].path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_true(t_resp_header(&r, "Content-Type", v, sizeof(v)));
+        assert_string_equal(v, files[i].type);
+        assert_non_null(strstr(r.body.data, files[i].needle));
+        assert_true(t_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
+        assert_non_null(strstr(v, "default-src 'none'"));
+        assert_non_null(strstr(v, "script-src 'self'"));
+        assert_non_null(strstr(v, "frame-ancestors 'none'"));
+        assert_null(strstr(v, "unsafe"));
+        assert_true(t_resp_header(&r, "X-Frame-Options", v, sizeof(v)));
+        assert_string_equal(v, "DENY");
+        assert_true(t_resp_header(&r, "Cache-Control", v, sizeof(v)));
+        assert_string_equal(v, "no-cache");
+        assert_true(t_resp_header(&r, "ETag", etag, sizeof(etag)));
+        assert_int_equal(strlen(etag), 34);
+        audit_row(f, &r, row, sizeof(row));
+        assert_string_equal(row, ""); /* the page holds no data: no access-log row */
+        t_resp_free(&r);
+    }
+    /* no inline script anywhere in the page: the policy would refuse it */
+    get(f, "/ui/", NULL, &r);
+    assert_null(strstr(r.body.data, "<script>"));
+    assert_null(strstr(r.body.data, " on"));
+    t_resp_free(&r);
+
+    /* revalidation: the same tag is a 304 with no body */
+    get(f, "/ui/app.js", NULL, &r);
+    assert_true(t_resp_header(&r, "ETag", etag, sizeof(etag)));
+    t_resp_free(&r);
+    snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+    get(f, "/ui/app.js", inm, &r);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body.len, 0);
+    t_resp_free(&r);
+
+    /* only the page's own files, by name: no folder, no way out of the table */
+    static const char *const missing[] = {
+        "/ui/nope.js",  "/ui/..%2fCMakeLists.txt", "/ui/%2e%2e",        "/ui/web_assets.h",
+        "/ui/app.js/x", "/ui/embed.cmake",         "/ui/index.html%00", "/ui//app.js",
+        "/ui/APP.JS",
+    };
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        get(f, missing[i], NULL, &r);
+        if (r.status != 404)
+            fail_msg("%s: %ld, not 404", missing[i], r.status);
+        check_error(&r, 404, "not_found", false);
+        t_resp_free(&r);
+    }
+    /* HEAD answers like GET without the body; other methods are 405 */
+    struct cf_buf url = { 0 };
+    cf_buf_append_str(&url, f->d.base_url);
+    cf_buf_append_str(&url, "/ui/app.css");
+    t_http("HEAD", url.data, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    t_resp_free(&r);
+    t_http("POST", url.data, NULL, "", &r);
+    assert_int_equal(r.status, 405);
+    t_resp_free(&r);
+    cf_buf_free(&url);
+}
+
 static void test_a_wrong_method_is_405_with_allow(void **state)
 {
     struct fixture *f = *state;
@@ -598,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_healthcheck_answers_ok_with_the_common_headers),
         cmocka_unit_test(test_readiness_reports_every_check),
         cmocka_unit_test(test_an_unknown_path_is_a_json_404_with_no_audit_row),
+        cmocka_unit_test(test_the_web_page_is_served_under_ui_with_a_strict_policy),
         cmocka_unit_test(test_a_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_no_credentials_is_401_unauthenticated_and_audited),
         cmocka_unit_test(test_a_bad_token_is_401_authentication_failed_and_audited),

@@ -1,0 +1,208 @@
+// audit.js - the access log for auditors (and admins): filters, pages, one row's detail, and
+// whether the hash chain verifies, said plainly.
+import { api, explain, qs } from "/ui/api.js";
+import { h, fill, table, when, field, notice } from "/ui/dom.js";
+
+const ACTIONS = [
+  "service.list", "service.get", "service.get_metadata", "service.create", "service.update",
+  "service.revert", "service.revisions", "service.diff", "credential.list", "credential.get",
+  "credential.get_metadata", "credential.create", "credential.update", "credential.revert",
+  "credential.revisions", "credential.diff", "credential.services", "identity.get",
+  "client_config.get", "token.create", "token.list", "token.revoke", "principal.list",
+  "principal.set", "principal.remove", "audit.query", "audit.verify", "unsupported",
+];
+
+function choice(options, value = "") {
+  return h(
+    "select",
+    {},
+    options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)),
+  );
+}
+
+const any = (list) => [["", "any"], ...list.map((v) => [v, v])];
+
+// A datetime-local value (the person's local time) as RFC 3339 UTC, or "".
+function toUtc(local) {
+  if (!local) return "";
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
+export async function auditView(el) {
+  const f = {
+    since: h("input", { type: "datetime-local", step: 1 }),
+    until: h("input", { type: "datetime-local", step: 1 }),
+    actor: h("input", { autocomplete: "off", spellcheck: "false", placeholder: "token:alice" }),
+    actor_type: choice(any(["service", "user", "token", "system", "anonymous"])),
+    action: h("input", { autocomplete: "off", spellcheck: "false", list: "audit-actions", placeholder: "credential.get" }),
+    resource_type: choice(any(["service", "credential", "token", "principal", "audit", "identity"])),
+    resource_id: h("input", { autocomplete: "off", spellcheck: "false" }),
+    result: choice(any(["allowed", "denied", "error"])),
+    order: choice([["desc", "newest first"], ["asc", "oldest first"]]),
+    limit: choice([["25", "25"], ["100", "100"], ["500", "500"]], "25"),
+  };
+  const chain = h("div", { "aria-live": "polite" });
+  const status = h("div", { "aria-live": "polite" });
+  const results = h("div");
+  const detail = h("div", { "aria-live": "polite" });
+  const prev = h("button", { type: "button", disabled: true }, "← Previous page");
+  const next = h("button", { type: "button", disabled: true }, "Next page →");
+  const pageInfo = h("span", { class: "muted" });
+  let cursors = [null]; // the cursor of each page seen so far; the last is the current page's
+  let nextCursor = null;
+  let filters = {};
+
+  const verify = async () => {
+    fill(chain, notice("info", "Verifying the hash chain…"));
+    try {
+      const v = await api("GET", "/v1/audit/verify");
+      fill(
+        chain,
+        v.ok
+          ? notice(
+              "ok",
+              h("strong", {}, "The access log verifies. "),
+              `Rows ${v.from_id}–${v.to_id} (${v.checked}) chain without a gap or a changed row; the head is row ${v.head_id}, hash `,
+              h("code", {}, v.head_hash),
+              ". Keep that pair elsewhere to detect rows cut from the end.",
+            )
+          : notice(
+              "error",
+              h("strong", {}, "The access log does NOT verify. "),
+              `The first bad row is ${v.first_bad_id} (${v.problem.replaceAll("_", " ")}), after ${v.checked} good rows. Rows may have been changed or removed: treat the log after that row as untrusted and investigate.`,
+            ),
+        h("button", { type: "button", onclick: verify }, "Verify again"),
+      );
+    } catch (err) {
+      fill(chain, notice("error", `The chain could not be verified: ${explain(err)}`));
+    }
+  };
+
+  const showRow = (ev, tr) => {
+    for (const s of results.querySelectorAll("tr.selected")) s.classList.remove("selected");
+    tr.classList.add("selected");
+    const fields = ["id", "time", "request_id", "actor_type", "actor", "source_ip", "action", "resource_type", "resource_id", "revision", "result", "reason", "prev_hash", "hash"];
+    fill(
+      detail,
+      h(
+        "section",
+        { class: "card" },
+        h("h2", { tabindex: "-1" }, `Row ${ev.id}`),
+        h("dl", { class: "props" }, fields.map((k) => [h("dt", {}, k), h("dd", {}, h("code", {}, ev[k] === null ? "null" : String(ev[k])))])),
+      ),
+    );
+    detail.querySelector("h2").focus();
+  };
+
+  let loads = 0; // an answer to an older load (filters changed meanwhile) is dropped
+  const load = async (cursor) => {
+    const mine = ++loads;
+    fill(status, notice("info", "Loading…"));
+    try {
+      const data = await api("GET", `/v1/audit/events${qs({ ...filters, cursor })}`);
+      if (mine !== loads) return;
+      fill(status);
+      fill(detail);
+      nextCursor = data.next_cursor;
+      next.disabled = !nextCursor;
+      prev.disabled = cursors.length <= 1;
+      pageInfo.textContent = `page ${cursors.length}, ${data.events.length} rows`;
+      const t = table(
+        [
+          { title: "Id", cell: (e) => String(e.id) },
+          { title: "Time", cell: (e) => when(e.time) },
+          { title: "Actor", cell: (e) => [e.actor || "—", h("span", { class: "muted" }, ` (${e.actor_type})`)] },
+          { title: "Action", cell: (e) => h("code", {}, e.action) },
+          { title: "Resource", cell: (e) => (e.resource_type ? [e.resource_type, " ", h("code", {}, e.resource_id || "")] : "—") },
+          { title: "Result", cell: (e) => h("span", { class: `badge ${e.result}` }, e.result) },
+          { title: "Reason", cell: (e) => e.reason },
+          { title: "", cell: (e) => h("button", { type: "button", class: "details", "aria-label": `Details of row ${e.id}` }, "Details") },
+        ],
+        data.events,
+      );
+      t.querySelectorAll("tbody tr").forEach((tr, i) => {
+        tr.querySelector("button.details").addEventListener("click", () => showRow(data.events[i], tr));
+      });
+      fill(results, data.events.length ? t : notice("info", "No row matches these filters."));
+    } catch (err) {
+      fill(status, notice("error", explain(err)));
+    }
+  };
+  next.addEventListener("click", () => {
+    cursors.push(nextCursor);
+    load(nextCursor);
+  });
+  prev.addEventListener("click", () => {
+    cursors.pop();
+    load(cursors[cursors.length - 1]);
+  });
+
+  const apply = () => {
+    filters = {
+      since: toUtc(f.since.value),
+      until: toUtc(f.until.value),
+      actor: f.actor.value.trim(),
+      actor_type: f.actor_type.value,
+      action: f.action.value.trim(),
+      resource_type: f.resource_type.value,
+      resource_id: f.resource_id.value.trim(),
+      result: f.result.value,
+      order: f.order.value,
+      limit: f.limit.value,
+    };
+    cursors = [null];
+    return load(null);
+  };
+  const form = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        apply();
+      },
+    },
+    h("h2", {}, "Filters"),
+    h(
+      "div",
+      { class: "filters" },
+      field("From (local time)", f.since),
+      field("Until (local time)", f.until),
+      field("Actor", f.actor),
+      field("Actor type", f.actor_type),
+      field("Action", f.action, "comma-separated for several"),
+      field("Resource type", f.resource_type),
+      field("Resource id", f.resource_id),
+      field("Result", f.result),
+      field("Order", f.order),
+      field("Rows a page", f.limit),
+    ),
+    h("datalist", { id: "audit-actions" }, ACTIONS.map((a) => h("option", { value: a }))),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "primary", type: "submit" }, "Apply filters"),
+      h(
+        "button",
+        {
+          type: "reset",
+          onclick: () => setTimeout(apply, 0),
+        },
+        "Clear",
+      ),
+    ),
+  );
+  fill(
+    el,
+    h("h1", {}, "Access log"),
+    chain,
+    form,
+    status,
+    results,
+    h("div", { class: "actions" }, prev, next, pageInfo),
+    detail,
+  );
+  verify();
+  await apply();
+}

@@ -1,0 +1,75 @@
+// dom.js - building the page out of elements. Text always goes in as text (textContent),
+// never as HTML, so nothing the API returns can run as markup.
+
+// h("button", {class: "primary", onclick: fn}, "Save") -> <button class="primary">Save</button>
+// Attributes named on* take a function; `false`, null and undefined leave an attribute out.
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "value") el.value = value;
+    else if (name === "checked") el.checked = Boolean(value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+// Replaces everything in el with children.
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+// A table: columns is [{title, cell: row => Node|string}], rows the data.
+export function table(columns, rows, caption) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      caption ? h("caption", {}, caption) : null,
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.title)))),
+      h(
+        "tbody",
+        {},
+        rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, c.cell(r))))),
+      ),
+    ),
+  );
+}
+
+// "2026-12-03T06:44:39.123456+00:00" -> "2026-12-03 06:44:39 UTC"
+export function when(ts) {
+  if (!ts) return "—";
+  return ts.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC");
+}
+
+// A labelled input: field("Name", h("input", {...})) with the label tied to the control.
+let fieldCount = 0;
+export function field(label, control, hint) {
+  const id = control.id || `f${++fieldCount}`;
+  control.id = id;
+  let hintEl = null;
+  if (hint) {
+    hintEl = h("span", { class: "hint", id: `${id}-hint` }, hint);
+    control.setAttribute("aria-describedby", hintEl.id);
+  }
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, hintEl);
+}
+
+// A message box that a screen reader announces; kind is "error", "ok" or "info".
+export function notice(kind, ...text) {
+  return h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, ...text);
+}
