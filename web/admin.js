@@ -149,8 +149,13 @@ export async function principalsView(el) {
       class: "card",
       onsubmit: async (ev) => {
         ev.preventDefault();
+        const who = name.value.trim();
+        if (!/^[\x21-\x7e]{1,128}$/.test(who) || /[/:]/.test(who)) {
+          fill(status, notice("error", "A principal's name is 1–128 printable ASCII characters, without spaces, / or :."));
+          return;
+        }
         try {
-          const p = await api("PUT", `/v1/principals/${enc(name.value)}`, { role: role.value });
+          const p = await api("PUT", `/v1/principals/${enc(who)}`, { role: role.value });
           fill(status, notice("ok", `"${p.name}" is now ${p.role}.`));
           name.value = "";
           await load();

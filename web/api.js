@@ -64,6 +64,12 @@ let onSignedOut = null;
 
 // Checks token with GET /v1/user/email and keeps it; rejects (and keeps nothing) if refused.
 export async function signIn(candidate, signedOut) {
+  if (!/^coffer_[A-Za-z0-9_-]{43}$/.test(candidate)) {
+    throw new ApiError(400, {
+      code: "token_shape",
+      error: "That is not an API token: one is coffer_ followed by 43 letters, digits, - or _ (50 characters). Paste it again, whole.",
+    });
+  }
   token = candidate;
   try {
     me = await api("GET", "/v1/user/email");

@@ -77,7 +77,7 @@ async function render() {
   } catch (err) {
     fill(view, h("h1", {}, "Something went wrong"), notice("error", explain(err)));
   }
-  main.focus({ preventScroll: true });
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 // Back to the sign-in form: the token is forgotten, everything shown is removed.
@@ -135,4 +135,9 @@ function showSignIn(message) {
 }
 
 window.addEventListener("hashchange", () => render());
+// The skip link moves the focus, not the address (which names the view).
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 showSignIn();

@@ -59,7 +59,13 @@ export async function auditView(el) {
       const v = await api("GET", "/v1/audit/verify");
       fill(
         chain,
-        v.ok
+        v.ok && v.to_id < v.head_id
+          ? notice(
+              "info",
+              h("strong", {}, "The access log verifies as far as it was checked. "),
+              `Rows ${v.from_id}–${v.to_id} (${v.checked}) chain without a gap or a changed row, but the log holds ${v.head_id} rows and one verification covers at most ${v.checked}: run \`coffer audit verify --from-id ${v.to_id + 1}\` for the rest.`,
+            )
+          : v.ok
           ? notice(
               "ok",
               h("strong", {}, "The access log verifies. "),
@@ -96,12 +102,16 @@ export async function auditView(el) {
   };
 
   let loads = 0; // an answer to an older load (filters changed meanwhile) is dropped
-  const load = async (cursor) => {
+  // cursor: the page to load; stack: what cursors becomes once it has arrived
+  const load = async (cursor, stack) => {
     const mine = ++loads;
+    prev.disabled = true;
+    next.disabled = true;
     fill(status, notice("info", "Loading…"));
     try {
       const data = await api("GET", `/v1/audit/events${qs({ ...filters, cursor })}`);
       if (mine !== loads) return;
+      cursors = stack;
       fill(status);
       fill(detail);
       nextCursor = data.next_cursor;
@@ -126,16 +136,16 @@ export async function auditView(el) {
       });
       fill(results, data.events.length ? t : notice("info", "No row matches these filters."));
     } catch (err) {
+      if (mine !== loads) return;
       fill(status, notice("error", explain(err)));
+      prev.disabled = cursors.length <= 1;
+      next.disabled = !nextCursor;
     }
   };
-  next.addEventListener("click", () => {
-    cursors.push(nextCursor);
-    load(nextCursor);
-  });
+  next.addEventListener("click", () => load(nextCursor, [...cursors, nextCursor]));
   prev.addEventListener("click", () => {
-    cursors.pop();
-    load(cursors[cursors.length - 1]);
+    const back = cursors.slice(0, -1);
+    load(back[back.length - 1], back);
   });
 
   const apply = () => {
@@ -151,8 +161,8 @@ export async function auditView(el) {
       order: f.order.value,
       limit: f.limit.value,
     };
-    cursors = [null];
-    return load(null);
+    nextCursor = null;
+    return load(null, [null]);
   };
   const form = h(
     "form",

@@ -68,39 +68,47 @@ function rowsEditor(legend, pairs, secret) {
       "div",
       { class: "row" },
       h("input", { "aria-label": `${legend}: key ${n}`, class: "key", value: k, placeholder: "key", autocomplete: "off", spellcheck: "false" }),
-      h("input", {
+      // a textarea: a value may span lines (a PEM key), which an <input> would drop
+      h("textarea", {
         "aria-label": `${legend}: value ${n}`,
         class: secret ? "val secret" : "val",
-        value: v,
+        rows: v.includes("\n") ? Math.min(v.split("\n").length, 12) : 1,
         placeholder: "value",
         autocomplete: "off",
         spellcheck: "false",
       }),
-      h("button", { type: "button", onclick: () => row.remove(), "aria-label": `Remove ${legend} row ${n}` }, "Remove"),
+      h(
+        "button",
+        {
+          type: "button",
+          "aria-label": `Remove ${legend} row ${n}`,
+          onclick: () => {
+            row.remove();
+            addButton.focus();
+          },
+        },
+        "Remove",
+      ),
     );
+    row.querySelector("textarea").value = v;
     rows.append(row);
     return row;
   };
+  const addButton = h("button", { type: "button", onclick: () => addRow().querySelector("input").focus() }, `Add a row`);
   for (const [k, v] of Object.entries(pairs)) addRow(k, v);
   if (Object.keys(pairs).length === 0) addRow();
-  const el = h(
-    "fieldset",
-    {},
-    h("legend", {}, legend),
-    rows,
-    h("button", { type: "button", onclick: () => addRow().querySelector("input").focus() }, `Add a row`),
-  );
+  const el = h("fieldset", {}, h("legend", {}, legend), rows, addButton);
   const get = () => {
-    const out = {};
+    const out = new Map();
     for (const row of rows.children) {
       const k = row.querySelector(".key").value.trim();
       const v = row.querySelector(".val").value;
       if (k === "" && v === "") continue;
       if (k === "") throw new Error(`${legend}: a row has a value but no key.`);
-      if (Object.hasOwn(out, k)) throw new Error(`${legend}: the key "${k}" is there twice.`);
-      out[k] = v;
+      if (out.has(k)) throw new Error(`${legend}: the key "${k}" is there twice.`);
+      out.set(k, v);
     }
-    return out;
+    return Object.fromEntries(out); // own members, "__proto__" included
   };
   return { el, get };
 }
@@ -109,6 +117,9 @@ const sameObject = (a, b) =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
 const parseTags = (s) => s.split(",").map((t) => t.trim()).filter((t) => t !== "");
+const sameSet = (a, b) => [...new Set(a)].sort().join("\n") === [...new Set(b)].sort().join("\n");
+// A textarea gives "\n" line ends and "" for nothing; the API may hold "\r\n" or null.
+const sameText = (a, b) => (a || "").replace(/\r\n/g, "\n") === (b || "").replace(/\r\n/g, "\n");
 
 // The form for a new credential (cred null) or a change to one. onSaved(answer) after a save.
 function credentialForm(cred, onSaved, onCancel) {
@@ -175,8 +186,8 @@ function credentialForm(cred, onSaved, onCancel) {
           const doc = docs.value === "" ? null : docs.value;
           if (creating || name.value !== c.name) body.name = name.value;
           if (creating || enabled.checked !== c.enabled) body.enabled = enabled.checked;
-          if (creating || doc !== c.documentation) body.documentation = doc;
-          if (creating || tagList.join("\n") !== c.tags.join("\n")) body.tags = tagList;
+          if (creating || !sameText(doc, c.documentation)) body.documentation = doc;
+          if (creating || !sameSet(tagList, c.tags)) body.tags = tagList;
           if (creating || !sameObject(meta, c.metadata)) body.metadata = meta;
           if (pairs !== null) {
             const p = pairs.get();
@@ -252,20 +263,28 @@ export async function credentialView(el, id) {
   const admin = isAdmin();
   const status = h("div", { "aria-live": "polite" });
   const editBox = h("div");
-  const reload = (message) => credentialView(el, id).then(() => message && fill(el.querySelector(".status"), notice("ok", message)));
+  const reload = (message) =>
+    credentialView(el, id).then(
+      () => message && fill(el.querySelector(".status"), notice("ok", message)),
+      (err) => fill(el, h("h1", {}, "The credential could not be read again"), notice("error", explain(err))),
+    );
 
   // The values: shown only after "Reveal", gone again after "Hide" (and when the view goes).
   const values = h("div");
   const reveal = h("button", { type: "button", "aria-expanded": "false" }, "Reveal values");
+  let reveals = 0; // an answer that arrives after Hide (or a later Reveal) is dropped
   reveal.addEventListener("click", async () => {
+    const mine = ++reveals;
     if (reveal.getAttribute("aria-expanded") === "true") {
       fill(values);
       reveal.textContent = "Reveal values";
       reveal.setAttribute("aria-expanded", "false");
       return;
     }
+    reveal.disabled = true;
     try {
       const full = await api("GET", `/v1/credentials/${enc(id)}`);
+      if (mine !== reveals) return;
       const rows = Object.entries(full.credential_pairs);
       fill(
         values,
@@ -282,6 +301,8 @@ export async function credentialView(el, id) {
       reveal.setAttribute("aria-expanded", "true");
     } catch (err) {
       fill(values, notice("error", explain(err)));
+    } finally {
+      reveal.disabled = false;
     }
   });
 

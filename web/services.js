@@ -74,11 +74,16 @@ export async function serviceView(el, id, creating) {
     const body = { credentials: ids, enabled, expected_revision: svc ? svc.revision : 0 };
     try {
       await api("PUT", `/v1/services/${enc(id)}`, body);
-      await serviceView(el, id, false);
-      fill(el.querySelector(".status"), notice("ok", done));
     } catch (err) {
       fill(status, notice("error", explain(err, names)));
       status.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    try {
+      await serviceView(el, id, false);
+      fill(el.querySelector(".status"), notice("ok", done));
+    } catch (err) {
+      fill(el, h("h1", {}, id), notice("ok", `${done} (saved)`), notice("error", `It could not be read again: ${explain(err)}`));
     }
   };
   const ids = mapped.map((c) => c.id);

@@ -49,8 +49,10 @@ export COFFER_AUTH_FAILURES_PER_MINUTE=0
 "$COFFER_TEST_COFFERD" migrate >/dev/null
 ADMIN_TOKEN=$("$COFFER_TEST_COFFERD" token create --role admin --name e2e-admin)
 
+# A free loopback port (a race with another test is retried).
 for attempt in 1 2 3; do
   PORT=$((20000 + RANDOM % 40000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
   COFFER_LISTEN=127.0.0.1:$PORT "$COFFER_TEST_COFFERD" serve 2>"$WORK/cofferd.log" &
   PID=$!
   for _ in $(seq 1 100); do
@@ -58,9 +60,12 @@ for attempt in 1 2 3; do
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1
   done
-  kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
   PID=
-  [ "$attempt" = 3 ] && { echo "e2e: cofferd did not start" >&2; exit 1; }
+  echo "e2e: cofferd did not start on port $PORT (attempt $attempt):" >&2
+  tail -5 "$WORK/cofferd.log" >&2
+  [ "$attempt" = 3 ] && exit 1
 done
 
 mkdir -p "$SHOTS"
