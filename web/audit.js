@@ -44,7 +44,7 @@ export async function auditView(el) {
   };
   const chain = h("div", { "aria-live": "polite" });
   const status = h("div", { "aria-live": "polite" });
-  const results = h("div");
+  const results = h("div", { id: "audit-results", "aria-busy": "true" });
   const detail = h("div", { "aria-live": "polite" });
   const prev = h("button", { type: "button", disabled: true }, "← Previous page");
   const next = h("button", { type: "button", disabled: true }, "Next page →");
@@ -107,6 +107,7 @@ export async function auditView(el) {
     const mine = ++loads;
     prev.disabled = true;
     next.disabled = true;
+    results.setAttribute("aria-busy", "true");
     fill(status, notice("info", "Loading…"));
     try {
       const data = await api("GET", `/v1/audit/events${qs({ ...filters, cursor })}`);
@@ -135,11 +136,13 @@ export async function auditView(el) {
         tr.querySelector("button.details").addEventListener("click", () => showRow(data.events[i], tr));
       });
       fill(results, data.events.length ? t : notice("info", "No row matches these filters."));
+      results.setAttribute("aria-busy", "false");
     } catch (err) {
       if (mine !== loads) return;
       fill(status, notice("error", explain(err)));
       prev.disabled = cursors.length <= 1;
       next.disabled = !nextCursor;
+      results.setAttribute("aria-busy", "false");
     }
   };
   next.addEventListener("click", () => load(nextCursor, [...cursors, nextCursor]));
@@ -196,8 +199,11 @@ export async function auditView(el) {
       h(
         "button",
         {
-          type: "reset",
-          onclick: () => setTimeout(apply, 0),
+          type: "button",
+          onclick: (ev) => {
+            ev.target.form.reset();
+            apply();
+          },
         },
         "Clear",
       ),

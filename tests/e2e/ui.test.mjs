@@ -44,6 +44,12 @@ async function go(name) {
   await page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
 }
 
+// Clicks something that loads a page of the access log, and waits until that page is shown.
+async function logPage(locator) {
+  await locator.click();
+  await page.locator("#audit-results[aria-busy=false]").waitFor();
+}
+
 // Clicks, and waits for the answer to the write it sends.
 async function write(method, locator) {
   const answer = page.waitForResponse((r) => r.request().method() === method && r.url().includes("/v1/"));
@@ -96,6 +102,19 @@ try {
     await nav("API tokens").waitFor();
   });
 
+  await run("the keyboard alone reaches the navigation and opens a section", async () => {
+    await page.locator("body").focus();
+    let on = "";
+    for (let i = 0; i < 12 && on !== "Services"; i++) {
+      await page.keyboard.press("Tab");
+      on = await page.evaluate(() => document.activeElement.textContent.trim());
+    }
+    assert.equal(on, "Services", "Tab never reached the Services link");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { level: 1, name: "Services", exact: true }).waitFor();
+    await go("Credentials");
+  });
+
   await run("create a credential", async () => {
     await page.getByRole("link", { name: "New credential" }).click();
     await page.getByLabel("Name", { exact: true }).fill("e2e database");
@@ -115,7 +134,8 @@ try {
   });
 
   await run("reveal shows the values, hide removes them from the page", async () => {
-    await page.getByRole("button", { name: "Reveal values" }).click();
+    await page.getByRole("button", { name: "Reveal values" }).focus();
+    await page.keyboard.press("Enter"); // a button, so the keyboard works it too
     await page.locator("code.value", { hasText: SECRET }).waitFor();
     await shot("ui-credential-revealed");
     await page.getByRole("button", { name: "Hide values" }).click();
@@ -132,6 +152,7 @@ try {
     assert.equal(body.expected_revision, 1);
     assert.equal(body.documentation, "Rotate in the console, then here.");
     assert.ok(!("credential_pairs" in body), "unchanged pairs were sent back");
+    await page.getByRole("button", { name: "Diff 1→2" }).waitFor(); // the view is read again
   });
 
   await run("changing a value sends the pairs", async () => {
@@ -146,6 +167,7 @@ try {
     const body = lastPut(/\/v1\/credentials\/[0-9a-f]{32}$/);
     assert.equal(body.expected_revision, 2);
     assert.deepEqual(body.credential_pairs, { password: SECRET2, username: "web" });
+    await page.getByRole("button", { name: "Diff 2→3" }).waitFor(); // the editor is gone
     assert.ok(!(await page.content()).includes(SECRET2), "the new value stays on the page");
   });
 
@@ -230,7 +252,7 @@ try {
     await page.getByLabel("From (local time)").fill(local(hourAgo));
     await page.getByLabel("Action").fill("credential.get");
     await page.getByLabel("Resource id").fill(credId);
-    await page.getByRole("button", { name: "Apply filters" }).click();
+    await logPage(page.getByRole("button", { name: "Apply filters" }));
     const rows = page.locator("main tbody tr");
     await rows.first().waitFor();
     // two reveals and the values loaded for the change, by the admin's token, all allowed
@@ -248,20 +270,20 @@ try {
   });
 
   await run("filter by result; page through the log", async () => {
-    await page.getByRole("button", { name: "Clear" }).click();
+    await logPage(page.getByRole("button", { name: "Clear" }));
     await page.getByLabel("Result").selectOption("denied");
-    await page.getByRole("button", { name: "Apply filters" }).click();
+    await logPage(page.getByRole("button", { name: "Apply filters" }));
     await page.locator("main tbody tr", { hasText: "anonymous" }).first().waitFor();
     for (const text of await page.locator("main tbody tr").allInnerTexts()) assert.match(text, /denied/);
     await page.getByLabel("Result").selectOption("");
-    await page.getByRole("button", { name: "Apply filters" }).click();
+    await logPage(page.getByRole("button", { name: "Apply filters" }));
     await page.getByText("page 1, 25 rows").waitFor();
     const firstId = await page.locator("main tbody tr td").first().innerText();
-    await page.getByRole("button", { name: "Next page →" }).click();
+    await logPage(page.getByRole("button", { name: "Next page →" }));
     await page.getByText(/^page 2, /).waitFor();
     const secondId = await page.locator("main tbody tr td").first().innerText();
     assert.ok(Number(secondId) < Number(firstId), "page 2 is older than page 1");
-    await page.getByRole("button", { name: "← Previous page" }).click();
+    await logPage(page.getByRole("button", { name: "← Previous page" }));
     await page.getByText("page 1, 25 rows").waitFor();
     // page 1 again, asked anew: the newest rows, the ones this paging wrote included
     const againId = await page.locator("main tbody tr td").first().innerText();
