@@ -2,7 +2,7 @@
 // its values hidden until "Reveal" (a separate, audited read), the editor, the history with
 // diffs and revert, and the services that map it.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView } from "/ui/dom.js";
 
 export async function credentialsView(el) {
   const status = h("div", { "aria-live": "polite" }, notice("info", "Loading credentials…"));
@@ -209,7 +209,15 @@ function credentialForm(cred, onSaved, onCancel) {
           body = null;
           onSaved(answer);
         } catch (err) {
-          fill(status, notice("error", explain(err)));
+          let names;
+          if (err.code === "key_conflict") {
+            // the conflict names the other credentials by id: say their names
+            names = await listAll("/v1/credentials", "credentials").then(
+              (all) => new Map(all.map((x) => [x.id, x.name])),
+              () => undefined,
+            );
+          }
+          fill(status, notice("error", explain(err, names)));
           save.disabled = false;
         }
       },
@@ -333,7 +341,10 @@ export async function credentialView(el, id) {
   const showDiff = async (older, newer) => {
     try {
       const d = await api("GET", `/v1/credentials/${enc(id)}/${older}/${newer}`);
-      fill(diffBox, diffView(`Revision ${older} → ${newer}`, d));
+      fill(
+        diffBox,
+        diffView(`Revision ${older} → ${newer}`, d, (v) => v, "Pairs show key names only: a changed value lists its key on both sides."),
+      );
       diffBox.querySelector("h3").focus();
     } catch (err) {
       fill(diffBox, notice("error", explain(err)));
@@ -390,23 +401,5 @@ export async function credentialView(el, id) {
       revisions,
     ),
     diffBox,
-  );
-}
-
-// A diff (API.md 3.6): scalars as removed → added, key sets as + and − lists.
-function diffView(title, d) {
-  const items = Object.entries(d).map(([member, change]) => {
-    const side = (v) => (Array.isArray(v) ? v.join(", ") : v === null ? "null" : String(v));
-    const parts = [];
-    if ("removed" in change) parts.push(h("del", {}, `− ${side(change.removed)}`));
-    if ("added" in change) parts.push(h("ins", {}, `+ ${side(change.added)}`));
-    return [h("dt", {}, member), h("dd", {}, parts.flatMap((p, i) => (i ? [" ", p] : [p])))];
-  });
-  return h(
-    "section",
-    { class: "card diff" },
-    h("h3", { tabindex: "-1" }, title),
-    items.length ? h("dl", { class: "props" }, items) : h("p", {}, "No difference."),
-    h("p", { class: "hint" }, "Pairs show key names only: a changed value lists its key on both sides."),
   );
 }

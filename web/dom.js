@@ -73,3 +73,22 @@ export function field(label, control, hint) {
 export function notice(kind, ...text) {
   return h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, ...text);
 }
+
+// A diff (API.md 3.6): scalars as removed → added, sets as − and + lists. label(v) names a
+// member of a set (a credential id by its name, say).
+export function diffView(title, d, label, hint) {
+  const items = Object.entries(d).map(([member, change]) => {
+    const side = (v) => (Array.isArray(v) ? v.map(label).join(", ") : v === null ? "null" : String(v));
+    const parts = [];
+    if ("removed" in change) parts.push(h("del", {}, `− ${side(change.removed)}`));
+    if ("added" in change) parts.push(h("ins", {}, `+ ${side(change.added)}`));
+    return [h("dt", {}, member), h("dd", {}, parts.flatMap((p, i) => (i ? [" ", p] : [p])))];
+  });
+  return h(
+    "section",
+    { class: "card diff" },
+    h("h3", { tabindex: "-1" }, title),
+    items.length ? h("dl", { class: "props" }, items) : h("p", {}, "No difference."),
+    hint ? h("p", { class: "hint" }, hint) : null,
+  );
+}

@@ -1,7 +1,7 @@
 // services.js - the services and the credentials each one gets: the list, one service with
 // its mapped credentials, map and unmap (each a new revision), enable and disable.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView } from "/ui/dom.js";
 
 const SERVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,127}$/;
 
@@ -58,12 +58,16 @@ export async function serviceView(el, id, creating) {
   fill(el, notice("info", "Loading the service…"));
   const admin = isAdmin();
   let svc = null;
+  let history = { revisions: [] };
   try {
-    svc = await api("GET", `/v1/services/${enc(id)}${qs({ metadata_only: "true" })}`);
+    [svc, history] = await Promise.all([
+      api("GET", `/v1/services/${enc(id)}${qs({ metadata_only: "true" })}`),
+      api("GET", `/v1/archive/services/${enc(id)}`),
+    ]);
   } catch (err) {
     if (err.code !== "not_found" || !creating || !admin) throw err;
   }
-  const all = admin || svc === null ? await listAll("/v1/credentials", "credentials") : [];
+  const all = await listAll("/v1/credentials", "credentials"); // names for ids; auditors may list too
   const names = new Map(all.map((c) => [c.id, c.name]));
   const mapped = svc ? svc.credentials : [];
   for (const c of mapped) names.set(c.id, c.name);
@@ -88,6 +92,54 @@ export async function serviceView(el, id, creating) {
   };
   const ids = mapped.map((c) => c.id);
   const enabled = svc ? svc.enabled : true;
+  const label = (cid) => (names.has(cid) ? `"${names.get(cid)}"` : cid);
+
+  const diffBox = h("div", { "aria-live": "polite" });
+  const showDiff = async (older, newer) => {
+    try {
+      const d = await api("GET", `/v1/services/${enc(id)}/${older}/${newer}`);
+      fill(diffBox, diffView(`Revision ${older} → ${newer}`, d, label));
+      diffBox.querySelector("h3").focus();
+    } catch (err) {
+      fill(diffBox, notice("error", explain(err, names)));
+    }
+  };
+  const revert = async (rev) => {
+    if (!window.confirm(`Revert ${id} to revision ${rev}? This writes revision ${svc.revision + 1} with revision ${rev}'s mapping.`)) return;
+    try {
+      await api("PUT", `/v1/services/${enc(id)}/${rev}${qs({ expected_revision: svc.revision })}`);
+    } catch (err) {
+      fill(status, notice("error", explain(err, names)));
+      return;
+    }
+    await serviceView(el, id, false);
+    fill(el.querySelector(".status"), notice("ok", `Reverted to revision ${rev}.`));
+  };
+  const historyTable = svc
+    ? [
+        h("h2", {}, "History"),
+        table(
+          [
+            { title: "Revision", cell: (r) => String(r.revision) },
+            { title: "Changed", cell: (r) => `${when(r.modified_date)} by ${r.modified_by}` },
+            { title: "Credentials", cell: (r) => (r.credentials.length ? r.credentials.map(label).join(", ") : "none") },
+            { title: "State", cell: (r) => (r.enabled ? "enabled" : "disabled") },
+            {
+              title: "",
+              cell: (r) =>
+                h(
+                  "div",
+                  { class: "actions" },
+                  r.revision > 1 ? h("button", { type: "button", onclick: () => showDiff(r.revision - 1, r.revision) }, `Diff ${r.revision - 1}→${r.revision}`) : null,
+                  admin && r.revision !== svc.revision ? h("button", { type: "button", class: "danger", onclick: () => revert(r.revision) }, `Revert to ${r.revision}`) : null,
+                ),
+            },
+          ],
+          [...history.revisions].reverse(),
+        ),
+        diffBox,
+      ]
+    : null;
 
   let mapForm = null;
   if (admin) {
@@ -175,5 +227,6 @@ export async function serviceView(el, id, creating) {
         )
       : h("p", { class: "muted" }, "No credential is mapped."),
     mapForm,
+    historyTable,
   );
 }

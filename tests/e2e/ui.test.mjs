@@ -217,6 +217,20 @@ try {
     await shot("ui-service-conflict");
   });
 
+  await run("a service's history: unmap, the diff names the credential, revert maps it again", async () => {
+    await page.getByRole("button", { name: "Unmap" }).click();
+    await page.getByText('Unmapped "e2e database".').waitFor();
+    assert.match(await main.innerText(), /No credential is mapped/);
+    await page.getByRole("button", { name: "Diff 1→2" }).click();
+    const diff = page.locator("section.diff");
+    await diff.waitFor();
+    assert.match(await diff.innerText(), /credentials[\s\S]*− "e2e database"/);
+    await page.getByRole("button", { name: "Revert to 1" }).click();
+    await page.getByText("Reverted to revision 1.").waitFor();
+    await page.getByRole("link", { name: "e2e database" }).waitFor();
+    lastPut(/\/v1\/services\/e2e-web\/1\?expected_revision=2$/); // the revert said which revision it saw
+  });
+
   await run("create an auditor token (shown once) and give a principal a role", async () => {
     await go("API tokens");
     await page.getByLabel("Name").fill("e2e-auditor");
