@@ -231,7 +231,6 @@ int svc_reply_method_not_allowed(struct svc_req *req, const char *allow)
     return reply_error_with(req, SVC_METHOD_NOT_ALLOWED, NULL, NULL, "Allow", allow);
 }
 
-/* True if If-None-Match names etag (a list of tags, W/ ignored, or *). */
 bool svc_etag_matches(const char *inm, const char *etag)
 {
     size_t elen = strlen(etag);

@@ -2,7 +2,7 @@
 // its values hidden until "Reveal" (a separate, audited read), the editor, the history with
 // diffs and revert, and the services that map it.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice, diffView } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView, revisionActions } from "/ui/dom.js";
 
 export async function credentialsView(el) {
   const status = h("div", { "aria-live": "polite" }, notice("info", "Loading credentials…"));
@@ -387,16 +387,7 @@ export async function credentialView(el, id) {
         { title: "Name", cell: (r) => r.name },
         { title: "Keys", cell: (r) => h("code", {}, r.credential_keys.join(", ")) },
         { title: "State", cell: (r) => enabledBadge(r.enabled) },
-        {
-          title: "",
-          cell: (r) =>
-            h(
-              "div",
-              { class: "actions" },
-              r.revision > 1 ? h("button", { type: "button", onclick: () => showDiff(r.revision - 1, r.revision) }, `Diff ${r.revision - 1}→${r.revision}`) : null,
-              admin && r.revision !== cred.revision ? h("button", { type: "button", class: "danger", onclick: () => revert(r.revision) }, `Revert to ${r.revision}`) : null,
-            ),
-        },
+        { title: "", cell: (r) => revisionActions(r, cred.revision, admin, showDiff, revert) },
       ],
       revisions,
     ),

@@ -92,3 +92,15 @@ export function diffView(title, d, label, hint) {
     hint ? h("p", { class: "hint" }, hint) : null,
   );
 }
+
+// The buttons of one row of a history table: its diff with the revision before, and (when
+// canRevert, for any revision but the current one) a revert to it.
+export function revisionActions(r, current, canRevert, showDiff, revert) {
+  const rev = r.revision;
+  return h(
+    "div",
+    { class: "actions" },
+    rev > 1 ? h("button", { type: "button", onclick: () => showDiff(rev - 1, rev) }, `Diff ${rev - 1}→${rev}`) : null,
+    canRevert && rev !== current ? h("button", { type: "button", class: "danger", onclick: () => revert(rev) }, `Revert to ${rev}`) : null,
+  );
+}

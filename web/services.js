@@ -1,7 +1,7 @@
 // services.js - the services and the credentials each one gets: the list, one service with
 // its mapped credentials, map and unmap (each a new revision), enable and disable.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice, diffView } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView, revisionActions } from "/ui/dom.js";
 
 const SERVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,127}$/;
 
@@ -124,16 +124,7 @@ export async function serviceView(el, id, creating) {
             { title: "Changed", cell: (r) => `${when(r.modified_date)} by ${r.modified_by}` },
             { title: "Credentials", cell: (r) => (r.credentials.length ? r.credentials.map(label).join(", ") : "none") },
             { title: "State", cell: (r) => (r.enabled ? "enabled" : "disabled") },
-            {
-              title: "",
-              cell: (r) =>
-                h(
-                  "div",
-                  { class: "actions" },
-                  r.revision > 1 ? h("button", { type: "button", onclick: () => showDiff(r.revision - 1, r.revision) }, `Diff ${r.revision - 1}→${r.revision}`) : null,
-                  admin && r.revision !== svc.revision ? h("button", { type: "button", class: "danger", onclick: () => revert(r.revision) }, `Revert to ${r.revision}`) : null,
-                ),
-            },
+            { title: "", cell: (r) => revisionActions(r, svc.revision, admin, showDiff, revert) },
           ],
           [...history.revisions].reverse(),
         ),
