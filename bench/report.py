@@ -43,8 +43,9 @@ for m in rows:
 
 print(f"Run {env['STAMP']} on {env['MACHINE']}.  ")
 print(f"Command: `{env['COMMAND']}` (wrk -t2 -c{env['CONNS']}, {env['SECS']} s each; "
-      f"KMS backend `{env['KMS']}`; PostgreSQL with synchronous_commit on; load generator "
-      "on the same machine).\n")
+      f"KMS backend `{env['KMS']}`; PostgreSQL with synchronous_commit on; cofferd with "
+      "COFFER_LOG_LEVEL=warn, so no log line per request, the access-log rows all written; load "
+      "generator on the same machine).\n")
 print("| measurement | req/s | p50 ms | p99 ms | max ms | errors | × ceiling | cofferd CPU/req ms "
       "| PostgreSQL CPU/req ms | RSS MiB | target | met |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
