@@ -13,7 +13,19 @@ function roleSelect(value) {
   );
 }
 
-export async function tokensView(el, shown) {
+// Asks question; if the person agrees, DELETEs path, says done in status and reloads the list.
+async function removeThen(status, question, path, done, reload) {
+  if (!window.confirm(question)) return;
+  try {
+    await api("DELETE", path);
+    fill(status, notice("ok", done));
+    await reload();
+  } catch (err) {
+    fill(status, notice("error", explain(err)));
+  }
+}
+
+export async function tokensView(el) {
   const includeRevoked = h("input", { type: "checkbox", id: "tok-revoked" });
   const list = h("div");
   const status = h("div", { "aria-live": "polite" });
@@ -47,16 +59,8 @@ export async function tokensView(el, shown) {
       ),
     );
   };
-  const revoke = async (t) => {
-    if (!window.confirm(`Revoke the token "${t.name}"? Whatever uses it stops working within a second.`)) return;
-    try {
-      await api("DELETE", `/v1/tokens/${enc(t.id)}`);
-      fill(status, notice("ok", `Revoked "${t.name}".`));
-      await load();
-    } catch (err) {
-      fill(status, notice("error", explain(err)));
-    }
-  };
+  const revoke = (t) =>
+    removeThen(status, `Revoke the token "${t.name}"? Whatever uses it stops working within a second.`, `/v1/tokens/${enc(t.id)}`, `Revoked "${t.name}".`, load);
   includeRevoked.addEventListener("change", () => load().catch((err) => fill(status, notice("error", explain(err)))));
 
   const form = h(
@@ -106,7 +110,6 @@ export async function tokensView(el, shown) {
     h("div", { class: "check" }, includeRevoked, h("label", { for: includeRevoked.id }, "Show revoked and expired tokens")),
     list,
   );
-  if (shown) fill(once, shown);
   await load();
 }
 
@@ -133,16 +136,8 @@ export async function principalsView(el) {
           ),
     );
   };
-  const remove = async (p) => {
-    if (!window.confirm(`Remove "${p.name}"? They can no longer sign in with kmsauth.`)) return;
-    try {
-      await api("DELETE", `/v1/principals/${enc(p.name)}`);
-      fill(status, notice("ok", `Removed "${p.name}".`));
-      await load();
-    } catch (err) {
-      fill(status, notice("error", explain(err)));
-    }
-  };
+  const remove = (p) =>
+    removeThen(status, `Remove "${p.name}"? They can no longer sign in with kmsauth.`, `/v1/principals/${enc(p.name)}`, `Removed "${p.name}".`, load);
   const form = h(
     "form",
     {
