@@ -134,11 +134,16 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port: prints a loopback port nobody listens on now (the caller retries on a race).
+# free_port: prints a loopback port nobody listens on now (the caller retries on a race). It is
+# taken below the ephemeral range (net.ipv4.ip_local_port_range), where the kernel never puts
+# the local end of an outgoing connection: a port in that range can be taken by any connect()
+# between this check and the server's bind.
 free_port() {
-  local p i
+  local p i lo=32768 hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  [ "$lo" -gt 11000 ] || die "the ephemeral port range starts at $lo: no room below it"
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
     port_in_use "$p" || { echo "$p"; return 0; }
   done
   die "no free port found"
@@ -207,7 +212,9 @@ pg_running() {
   as_postgres "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1
 }
 
-# pg_start DIR PORT SOCKDIR LOG: starts the cluster unless it is running.
+# pg_start DIR PORT SOCKDIR LOG: starts the cluster unless it is running. When it does not
+# start it prints the log's end and returns 1 (it does not exit: a caller may retry on another
+# port, and a caller that silenced stderr would otherwise exit with no word of why).
 pg_start() {
   local dir=$1 port=$2 sock=$3 log=$4
   pg_running "$dir" && return 0
@@ -216,8 +223,10 @@ pg_start() {
   touch "$log"
   chown postgres:postgres "$log"
   as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
-    -o "-p $port -k $sock -c listen_addresses=127.0.0.1" start >/dev/null ||
-    { tail -20 "$log" >&2; die "PostgreSQL did not start (port $port); log: $log"; }
+    -o "-p $port -k $sock -c listen_addresses=127.0.0.1" start >/dev/null && return 0
+  tail -20 "$log" >&2
+  say "PostgreSQL did not start (port $port); log: $log"
+  return 1
 }
 
 # pg_stop DIR [MODE]: stops the cluster if it is running.

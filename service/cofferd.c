@@ -112,6 +112,45 @@ static void lock_memory(const struct cf_config *cfg)
     cf_log(CF_LOG_INFO, "memory locked in RAM (mlockall)", NULL);
 }
 
+#ifdef COFFER_TEST_HOOKS
+/* Only in the sanitizer builds the tests run (never in Release): COFFER_TEST_EXIT_FAULT makes
+ * `serve` fail on its way out as a bug would, so that tests/support/test_trun.c can show that
+ * the suite sees it. leak: memory never freed (LeakSanitizer exits 23); race: two threads write
+ * one int (ThreadSanitizer exits 66); abort: abort() after the drain; exit: status 3. */
+static void *volatile exit_fault_sink;
+static int exit_fault_shared;
+
+static void *exit_fault_racer(void *arg)
+{
+    (void)arg;
+    exit_fault_shared++;
+    return NULL;
+}
+
+static int exit_fault(int rc)
+{
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): every other thread has been joined
+    const char *mode = getenv("COFFER_TEST_EXIT_FAULT");
+    pthread_t t;
+
+    if (mode == NULL)
+        return rc;
+    if (strcmp(mode, "leak") == 0) {
+        for (int i = 0; i < 8; i++)
+            exit_fault_sink = malloc(64); /* each overwrites the last: seven are unreachable */
+        exit_fault_sink = NULL;
+    } else if (strcmp(mode, "race") == 0 && pthread_create(&t, NULL, exit_fault_racer, NULL) == 0) {
+        exit_fault_shared++;
+        pthread_join(t, NULL);
+    } else if (strcmp(mode, "abort") == 0) {
+        abort();
+    } else if (strcmp(mode, "exit") == 0) {
+        return 3;
+    }
+    return rc;
+}
+#endif
+
 static int cmd_serve(const struct cf_config *cfg)
 {
     struct svc_ctx ctx;
@@ -126,6 +165,9 @@ static int cmd_serve(const struct cf_config *cfg)
     if ((rc = svc_ctx_open(cfg, &ctx)) == 0)
         rc = svc_serve(&ctx);
     svc_ctx_close(&ctx);
+#ifdef COFFER_TEST_HOOKS
+    rc = exit_fault(rc);
+#endif
     return rc;
 }
 

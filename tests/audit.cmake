@@ -3,12 +3,6 @@
 # kmsauth on the local backend, a request's row read back through the auditors' API, the chain
 # recomputed in the test, both verifiers, tampering as the superuser. Run them all with
 # `./scripts/test -R test_audit`.
-if(NOT TARGET coffer_tapi) # defined by credentials.cmake; built here too if that is absent
-  add_library(coffer_tapi STATIC integration/tapi.c)
-  target_include_directories(coffer_tapi PUBLIC integration)
-  target_link_libraries(coffer_tapi PUBLIC coffer_tsupport)
-endif()
-
 add_library(coffer_taudit STATIC integration/taudit.c)
 target_include_directories(coffer_taudit PUBLIC integration)
 target_link_libraries(coffer_taudit PUBLIC coffer_tapi coffer_tsupport)

@@ -9,7 +9,8 @@
 # (c) coffer's own rules, which neither tool knows: JSON is parsed only by cf_json_parse()
 #     (common/cf_json.c), which bounds the nesting before jansson's recursive parser sees it;
 #     and no script writes `export NAME=$(command)`, whose exit status is export's, so a
-#     failing command goes unnoticed under `set -e`.
+#     failing command goes unnoticed under `set -e`; and no test calls cmocka_run_group_tests()
+#     itself (cmocka 1.1.5 does not count a failed group teardown: t_run_group_tests() does).
 #
 # Exits 0 when both are clean, 1 listing every finding otherwise, 2 on a usage or set-up error.
 # CLANG_FORMAT and CLANG_TIDY name other binaries; LINT_JOBS sets the parallel clang-tidy runs.
@@ -134,6 +135,14 @@ grep -nE '^[[:space:]]*export[[:space:]]+[A-Za-z_][A-Za-z_0-9]*=["]?\$\(' script
 if [ -s "$WORK/rules.export" ]; then
     printf 'lint: export NAME=$(...) hides the command'"'"'s failure (assign, then export):\n'
     sed 's/^/  /' "$WORK/rules.export"
+    failed=1
+fi
+
+grep -rnE '\bcmocka_run_group_tests(_name)?[[:space:]]*\(' tests --include='*.c' \
+    >"$WORK/rules.group" 2>/dev/null
+if [ -s "$WORK/rules.group" ]; then
+    printf 'lint: a failed group teardown would pass (use t_run_group_tests from trun.h):\n'
+    sed 's/^/  /' "$WORK/rules.group"
     failed=1
 fi
 

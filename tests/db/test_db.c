@@ -503,5 +503,5 @@ int main(void)
         cmocka_unit_test(test_a_connection_left_in_a_transaction_is_not_reused),
         cmocka_unit_test(test_tokens_are_found_by_hash_and_names_are_unique_while_active),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

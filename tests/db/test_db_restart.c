@@ -66,5 +66,5 @@ int main(void)
         cmocka_unit_test(test_the_pool_recovers_after_postgresql_restarts),
         cmocka_unit_test(test_a_query_on_a_dead_connection_marks_it_broken),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

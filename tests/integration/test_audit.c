@@ -901,5 +901,5 @@ int main(void)
         cmocka_unit_test(
             test_cofferd_audit_verify_reports_intact_writes_no_row_and_refuses_bad_usage),
     };
-    return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
+    return t_run_group_tests(tests, taudit_setup, taudit_teardown);
 }

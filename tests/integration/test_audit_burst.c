@@ -415,5 +415,5 @@ int main(void)
         cmocka_unit_test(test_two_nodes_append_to_one_chain_and_a_batch_wait_groups_rows),
         cmocka_unit_test(test_verify_while_rows_are_appended_says_intact_every_time),
     };
-    return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
+    return t_run_group_tests(tests, taudit_setup, taudit_teardown);
 }

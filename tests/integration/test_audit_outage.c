@@ -418,5 +418,5 @@ int main(void)
         cmocka_unit_test(test_bundles_fail_closed_through_a_postgresql_outage_and_come_back),
         cmocka_unit_test(test_bundles_through_a_postgresql_restart_with_eight_clients),
     };
-    return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
+    return t_run_group_tests(tests, taudit_setup, taudit_teardown);
 }

@@ -729,5 +729,5 @@ int main(void)
         cmocka_unit_test(test_the_canonical_form_here_matches_the_api_test_vectors),
         cmocka_unit_test(test_a_client_walking_the_whole_log_recomputes_every_hash),
     };
-    return cmocka_run_group_tests(tests, query_setup, query_teardown);
+    return t_run_group_tests(tests, query_setup, query_teardown);
 }

@@ -476,5 +476,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_forged_row_past_the_head_is_a_head_mismatch,
                                         taudit_setup, taudit_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

@@ -139,5 +139,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failures_are_limited_per_address_without_locking_anyone_out),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return t_run_group_tests(tests, setup, teardown);
 }

@@ -3200,7 +3200,7 @@ int main(void)
             test_audit_verify_exits_1_naming_the_row_a_superuser_altered, tkms_setup,
             tkms_teardown),
     };
-    int rc = cmocka_run_group_tests(tests, group_setup, tkms_teardown);
+    int rc = t_run_group_tests(tests, group_setup, tkms_teardown);
     secrets_free();
     return rc;
 }

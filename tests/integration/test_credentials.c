@@ -1138,5 +1138,5 @@ int main(void)
         cmocka_unit_test(test_duplicate_tags_are_dropped_silently),
         cmocka_unit_test(test_a_taken_name_is_409_name_conflict_with_reference),
     };
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return t_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

@@ -497,5 +497,5 @@ int main(void)
         cmocka_unit_test(test_concurrent_reverts_to_one_revision_write_it_once),
         cmocka_unit_test(test_concurrent_creates_of_one_name_make_exactly_one_credential),
     };
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return t_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

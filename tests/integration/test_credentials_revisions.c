@@ -519,5 +519,5 @@ int main(void)
         cmocka_unit_test(
             test_an_auditor_reads_history_and_diffs_but_never_a_value_and_cannot_revert),
     };
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return t_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

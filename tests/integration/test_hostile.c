@@ -884,5 +884,5 @@ int main(void)
         cmocka_unit_test(test_a_valid_chunked_body_is_accepted),
         cmocka_unit_test(test_a_body_limit_of_1_mib_still_reads_bodies),
     };
-    return cmocka_run_group_tests(tests, setup, tapi_teardown);
+    return t_run_group_tests(tests, setup, tapi_teardown);
 }

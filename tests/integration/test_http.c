@@ -697,5 +697,5 @@ int main(void)
         cmocka_unit_test(test_bad_configuration_exits_2_and_a_stale_schema_exits_1),
         cmocka_unit_test(test_local_key_init_makes_a_private_file_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return t_run_group_tests(tests, setup, teardown);
 }

@@ -220,5 +220,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_during_writes_leaves_whole_revisions_and_a_sound_chain),
     };
-    return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
+    return t_run_group_tests(tests, taudit_setup, taudit_teardown);
 }

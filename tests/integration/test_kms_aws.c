@@ -1299,10 +1299,10 @@ int main(void)
     snprintf(work_dir, sizeof(work_dir), "%s/kms-aws-XXXXXX", work != NULL ? work : "/tmp");
     if (mkdtemp(work_dir) == NULL)
         return 1;
-    failed += cmocka_run_group_tests_name("kms_aws_local", local, NULL, NULL);
-    failed += cmocka_run_group_tests_name("kms_aws_moto", shared, shared_setup, shared_teardown);
+    failed += t_run_group_tests_name("kms_aws_local", local, NULL, NULL);
+    failed += t_run_group_tests_name("kms_aws_moto", shared, shared_setup, shared_teardown);
     failed +=
-        cmocka_run_group_tests_name("kms_aws_moto_auth", private, private_setup, private_teardown);
+        t_run_group_tests_name("kms_aws_moto_auth", private, private_setup, private_teardown);
     curl_global_cleanup();
     if (failed == 0)
         work_dir_remove(); /* kept on failure: the private moto's log is there */

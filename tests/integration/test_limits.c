@@ -195,5 +195,5 @@ int main(void)
         cmocka_unit_test(test_the_body_pairs_credential_and_service_limits),
         cmocka_unit_test(test_limits_out_of_range_stop_cofferd),
     };
-    return cmocka_run_group_tests(tests, setup, tapi_teardown);
+    return t_run_group_tests(tests, setup, tapi_teardown);
 }

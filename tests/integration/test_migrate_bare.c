@@ -222,5 +222,5 @@ int main(void)
         cmocka_unit_test(test_an_owner_who_may_not_create_roles_is_told_what_to_run),
         cmocka_unit_test(test_a_failed_migration_is_named_and_its_sql_never_printed),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return t_run_group_tests(tests, setup, teardown);
 }

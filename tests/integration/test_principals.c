@@ -446,5 +446,5 @@ int main(void)
 
     cf_json_init();
     cf_log_set_level(CF_LOG_ERROR);
-    return cmocka_run_group_tests(tests, tkms_setup, tkms_teardown);
+    return t_run_group_tests(tests, tkms_setup, tkms_teardown);
 }

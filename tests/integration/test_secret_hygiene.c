@@ -241,5 +241,5 @@ int main(void)
         cmocka_unit_test(test_canary_values_are_nowhere_but_their_answers),
         cmocka_unit_test(test_the_process_dumps_no_core_and_locks_its_memory),
     };
-    return cmocka_run_group_tests(tests, taudit_setup, taudit_teardown);
+    return t_run_group_tests(tests, taudit_setup, taudit_teardown);
 }

@@ -1141,5 +1141,5 @@ int main(void)
         cmocka_unit_test(test_a_request_whose_audit_row_cannot_be_written_fails_closed),
         cmocka_unit_test(test_paths_that_cannot_be_service_ids_are_404),
     };
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return t_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

@@ -505,5 +505,5 @@ int main(void)
         cmocka_unit_test(test_concurrent_mapping_writes_each_get_their_own_revision),
         cmocka_unit_test(test_racing_writes_never_map_two_credentials_sharing_a_key),
     };
-    return cmocka_run_group_tests(tests, tapi_setup, tapi_teardown);
+    return t_run_group_tests(tests, tapi_setup, tapi_teardown);
 }

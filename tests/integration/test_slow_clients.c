@@ -337,5 +337,5 @@ int main(void)
         cmocka_unit_test(test_a_trickling_body_after_an_early_answer_is_cut_off),
         cmocka_unit_test(test_an_answer_read_a_byte_at_a_time_frees_its_worker),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

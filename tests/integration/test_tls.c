@@ -632,7 +632,7 @@ int main(void)
         cmocka_unit_test(test_bad_tls_settings_stop_cofferd_at_start),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = t_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
     return rc;
 }

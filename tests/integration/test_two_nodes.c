@@ -623,5 +623,5 @@ int main(void)
 
     cf_json_init();
     cf_log_set_level(CF_LOG_ERROR);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return t_run_group_tests(tests, setup, teardown);
 }

@@ -54,18 +54,52 @@ bool t_wait_until(bool (*fn)(void *arg), void *arg, int seconds)
     return fn(arg);
 }
 
+/* The ports the kernel picks for outgoing connections (net.ipv4.ip_local_port_range). */
+static void ephemeral_ports(int *lo, int *hi)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    *lo = 32768;
+    *hi = 60999;
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", lo, hi) != 2) {
+            *lo = 32768;
+            *hi = 60999;
+        }
+        fclose(f);
+    }
+}
+
+/* Picked below (or above) the ephemeral range: a port the kernel hands out can be taken by any
+ * process's connect() between this check and the bind of whoever is given the port (under a
+ * loaded -j2 run, cofferd then failed to start). A port outside the range is taken only by an
+ * explicit bind; bind() without SO_REUSEADDR succeeds only if no socket of any state uses it. */
 int t_free_port(void)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int lo, hi;
 
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        fail_msg("cannot find a free port (errno %d)", errno);
-    close(fd);
-    return ntohs(a.sin_port);
+    ephemeral_ports(&lo, &hi);
+    int below = lo > 10000 ? lo - 10000 : 0, above = hi < 65535 ? 65535 - hi : 0;
+    if (below + above == 0)
+        fail_msg("no loopback ports outside the ephemeral range %d-%d", lo, hi);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint32_t r;
+        if (cf_rand_bytes(&r, sizeof(r)) != 0)
+            fail_msg("no random bytes");
+        int pick = (int)(r % (uint32_t)(below + above));
+        int port = pick < below ? 10000 + pick : hi + 1 + (pick - below);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fail_msg("socket failed (errno %d)", errno);
+        int bound = bind(fd, (struct sockaddr *)&a, sizeof(a));
+        close(fd);
+        if (bound == 0)
+            return port;
+    }
+    fail_msg("no free loopback port outside the ephemeral range %d-%d", lo, hi);
+    return -1;
 }
 
 void t_pg_ctl(const char *action)
@@ -536,8 +570,15 @@ int t_cofferd_stop(struct t_cofferd *d)
     for (int i = 0; i < 400; i++) {
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
             d->pid = -1;
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                dump_log(d->log_path);
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+            dump_log(d->log_path);
+            if (WIFEXITED(status))
+                (void)fprintf(stderr, "--- cofferd on port %d exited with status %d\n", d->port,
+                              WEXITSTATUS(status));
+            else
+                (void)fprintf(stderr, "--- cofferd on port %d was killed by signal %d\n", d->port,
+                              WTERMSIG(status));
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
         sleep_ms(50);
@@ -546,6 +587,8 @@ int t_cofferd_stop(struct t_cofferd *d)
     waitpid(d->pid, &status, 0);
     d->pid = -1;
     dump_log(d->log_path);
+    (void)fprintf(stderr, "--- cofferd on port %d had not exited 20 s after SIGTERM: killed\n",
+                  d->port);
     return -1;
 }
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cf_str.h"
+#include "trun.h"
 
 #define T_URL_MAX 512
 

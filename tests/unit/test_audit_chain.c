@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "cf_json.h"
+#include "trun.h"
 
 static const char *const zeros = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -117,5 +118,5 @@ int main(void)
         cmocka_unit_test(test_canonical_escapes_minimally),
         cmocka_unit_test(test_a_changed_field_changes_the_hash),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "cf_json.h"
 #include "cf_str.h"
 #include "cli_env.h"
+#include "trun.h"
 
 static const char canary[] = "s3cr3t-canary-value";
 
@@ -787,5 +788,5 @@ int main(void)
         cmocka_unit_test_teardown(test_every_format_reads_back_exactly_in_sh_bash_and_dash,
                                   remove_temp),
     };
-    return cmocka_run_group_tests(tests, NULL, free_kept);
+    return t_run_group_tests(tests, NULL, free_kept);
 }

@@ -18,6 +18,7 @@
 #include "cf_secret.h"
 #include "cf_str.h"
 #include "cf_time.h"
+#include "trun.h"
 
 /* --- proving wipes: free() is wrapped (-Wl,--wrap=free) and checks a watched block --- */
 
@@ -590,5 +591,5 @@ int main(void)
         cmocka_unit_test(test_json_depth_counts_brackets_outside_strings_only),
         cmocka_unit_test(test_json_parse_refuses_deep_nesting_before_jansson),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

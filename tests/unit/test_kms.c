@@ -21,6 +21,7 @@
 #include "kms_cache.h"
 #include "kms_envelope.h"
 #include "kms_local.h"
+#include "trun.h"
 
 /* --- free() is wrapped: a test can ask whether any freed block still held a pattern --- */
 
@@ -563,5 +564,5 @@ int main(void)
         cmocka_unit_test(test_evicted_expired_and_cleared_keys_are_wiped_before_free),
         cmocka_unit_test(test_the_cache_is_safe_under_concurrent_use),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }

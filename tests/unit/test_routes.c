@@ -11,6 +11,7 @@
 
 #include "cf_json.h"
 #include "svc.h"
+#include "trun.h"
 
 struct match {
     int r;
@@ -115,5 +116,5 @@ int main(void)
         cmocka_unit_test(test_segments_are_percent_decoded_once),
         cmocka_unit_test(test_decoded_slash_nul_or_bad_utf8_never_match_an_id),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return t_run_group_tests(tests, NULL, NULL);
 }
