@@ -1301,8 +1301,7 @@ int main(void)
         return 1;
     failed += t_run_group_tests_name("kms_aws_local", local, NULL, NULL);
     failed += t_run_group_tests_name("kms_aws_moto", shared, shared_setup, shared_teardown);
-    failed +=
-        t_run_group_tests_name("kms_aws_moto_auth", private, private_setup, private_teardown);
+    failed += t_run_group_tests_name("kms_aws_moto_auth", private, private_setup, private_teardown);
     curl_global_cleanup();
     if (failed == 0)
         work_dir_remove(); /* kept on failure: the private moto's log is there */
