@@ -11,6 +11,10 @@
 # 3. A clone the postgres user cannot reach (under a mode-700 folder, as /root is) keeps its
 #    cluster under /var/lib/coffer, and a cluster really starts there; a reachable clone
 #    keeps it in its own var/; the choice is remembered.
+# 4. A cluster that cannot start (its port taken) makes pg_start return 1 with the log's end on
+#    stderr, in the calling shell: it once exited the whole script instead, so scripts/test,
+#    which silences pg_start's stderr while it retries on another port, died with no word and
+#    never retried (issue 23). free_port stays below the ephemeral port range.
 #
 # Runs as root (runuser, /var/lib). Exits 0 when every check holds, 1 naming the first that
 # does not.
@@ -97,6 +101,24 @@ port=$(free_port)
   { cat "$WORK/3.out" >&2; fail "PostgreSQL did not start in $home"; }
 answer=$(as_postgres psql -X -At -h 127.0.0.1 -p "$port" -d postgres -c 'SELECT 1')
 [ "$answer" = 1 ] || fail "the cluster in $home does not answer"
-pg_stop "$home/pg" fast
 ok "a clone under a mode-700 folder runs its cluster in $home"
+
+# --- 4. a cluster that does not start: pg_start returns, and says why ------------------------
+(pg_init "$WORK/second" trust) >"$WORK/4.out" 2>&1 || { cat "$WORK/4.out" >&2; fail "initdb"; }
+started=yes
+pg_start "$WORK/second" "$port" "$WORK/second-sock" "$WORK/second.log" 2>"$WORK/4.err" || started=no
+[ "$started" = no ] || fail "a second cluster started on port $port, which the first one holds"
+grep -q "did not start (port $port)" "$WORK/4.err" ||
+  { cat "$WORK/4.err" >&2; fail "pg_start failed without saying so"; }
+grep -q "could not\|bind\|in use" "$WORK/4.err" ||
+  { cat "$WORK/4.err" >&2; fail "pg_start did not show the log's end"; }
+ok "pg_start on a taken port returns 1 and shows why (the caller goes on)"
+pg_stop "$home/pg" fast
+
+read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+for i in $(seq 1 200); do
+  p=$(free_port)
+  [ "$p" -ge 10000 ] && [ "$p" -lt "$lo" ] || fail "free_port gave $p, not in [10000, $lo)"
+done
+ok "free_port stays below the ephemeral range ($lo)"
 exit 0
