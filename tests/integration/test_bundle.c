@@ -1,17 +1,25 @@
 /*
  * test_bundle.c - the bundle a service fetches at boot with its kmsauth token (API.md 3.2, 2.5,
- * 6): its shape, the ACL (own service only, before the lookup; disabled services), the token and
- * data-key caches (no KMS call on a second fetch, counted by /metrics, 8.5), the strong ETag and
- * 304 (8.3), and the default maximum token lifetime (9.1).
+ * 6): its shape, the ACL (own service only, before the lookup; disabled services), the caches
+ * (8.5, counted by /metrics), the strong ETag and 304 (8.3), and the default maximum token
+ * lifetime (9.1).
+ *
+ * Three caches spare KMS calls on a warm fetch: the token cache (the token's Decrypt), the
+ * bundle cache (service/svc_bundles.c: the whole answer, so no credential is opened at all) and
+ * the data-key cache (kms/kms_cache.c: each credential is opened without a Decrypt). With the
+ * bundle cache on, a warm fetch never reaches the data-key cache, so the data-key cache is
+ * tested on nodes with the bundle cache off (COFFER_BUNDLE_CACHE_SIZE=0).
  */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -20,6 +28,8 @@
 #include "cf_codec.h"
 #include "cf_json.h"
 #include "cf_log.h"
+#include "cf_str.h"
+#include "cf_time.h"
 #include "tkms.h"
 
 #define SERVICE_PERMS "m=1,g=1,u=0" /* a service reading its own bundle */
@@ -29,6 +39,12 @@
 #define MISSES        "coffer_auth_total{method=\"kmsauth\",result=\"ok\",cache=\"miss\"}"
 #define BUNDLES_200   "coffer_bundle_responses_total{status=\"200\"}"
 #define BUNDLES_304   "coffer_bundle_responses_total{status=\"304\"}"
+#define BC_HITS       "coffer_bundle_cache_hits_total"
+#define BC_MISSES     "coffer_bundle_cache_misses_total"
+#define BC_EVICTIONS  "coffer_bundle_cache_evictions_total"
+#define BC_ENTRIES    "coffer_bundle_cache_entries"
+#define DK_HITS       "coffer_datakey_cache_hits_total"
+#define DK_MISSES     "coffer_datakey_cache_misses_total"
 
 /* A service token for sid, its v2 username and its Basic header. */
 struct svc_token {
@@ -73,6 +89,105 @@ static void etag_of(const struct t_resp *r, char out[64])
         fail_msg("expected 200, got %ld: %.300s", r->status, r->body.data);
     if (!t_resp_header(r, "ETag", out, 64))
         fail_msg("a bundle answer carries no ETag");
+}
+
+/* --- the caches as /metrics counts them ---------------------------------------------------- */
+
+/* One scrape of what the cache tests read. */
+struct counts {
+    uint64_t bc_hits, bc_misses, bc_evictions, bc_entries; /* the bundle cache */
+    uint64_t dk_hits, dk_misses;                           /* the data-key cache */
+    uint64_t decrypt;                                      /* KMS Decrypt calls answered */
+    uint64_t kms;                                          /* KMS calls of every kind */
+};
+
+/* The value of the sample series in a /metrics text (fails if it is absent). */
+static uint64_t sample_in(const char *text, const char *series)
+{
+    size_t slen = strlen(series);
+
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        if (strncmp(line, series, slen) == 0 && line[slen] == ' ')
+            return strtoull(line + slen + 1, NULL, 10);
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    fail_msg("GET /metrics has no sample %s", series);
+    return 0;
+}
+
+static struct counts counts_of(const struct tapi *api)
+{
+    struct t_resp r;
+    struct counts c;
+
+    tkms_metrics(api, &r);
+    c.bc_hits = sample_in(r.body.data, BC_HITS);
+    c.bc_misses = sample_in(r.body.data, BC_MISSES);
+    c.bc_evictions = sample_in(r.body.data, BC_EVICTIONS);
+    c.bc_entries = sample_in(r.body.data, BC_ENTRIES);
+    c.dk_hits = sample_in(r.body.data, DK_HITS);
+    c.dk_misses = sample_in(r.body.data, DK_MISSES);
+    c.decrypt = sample_in(r.body.data, DECRYPT_OK);
+    t_resp_free(&r);
+    c.kms = tkms_kms_calls(api);
+    return c;
+}
+
+static bool log_says_listening(void *arg)
+{
+    const struct t_cofferd *d = arg;
+    struct cf_buf b = { 0 };
+    char chunk[4096];
+    size_t n;
+    FILE *fp = fopen(d->log_path, "r");
+
+    if (fp == NULL)
+        return false;
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        cf_buf_append(&b, chunk, n);
+    fclose(fp);
+    cf_buf_append(&b, "", 0);
+    bool found = strstr(b.data, "listening for change notifications") != NULL;
+    cf_buf_free(&b);
+    return found;
+}
+
+/* tkms_start_node(), then waits until the node's change listener has connected: it clears the
+ * bundle cache when it connects, which would turn a hit the test expects into a miss. */
+static void start_node(const struct tkms *f, struct t_cofferd *d, char *const extra[])
+{
+    tkms_start_node(f, d, extra);
+    if (!t_wait_until(log_says_listening, d, 60))
+        fail_msg("the cofferd on port %d never logged that it listens for changes", d->port);
+}
+
+/* GET the full bundle of sid as t; the credential named name must hold pairs. */
+static void fetch_pairs(const struct tapi *api, const struct svc_token *t, const char *sid,
+                        const char *name, const char *pairs)
+{
+    char path[160];
+    struct t_resp r;
+
+    snprintf(path, sizeof(path), "/v1/services/%s?metadata_only=False", sid);
+    get_as(api, t, NULL, &r, path);
+    json_t *s = tapi_ok(&r);
+    json_t *got = tkms_bundle_pairs(s, name);
+    if (got == NULL)
+        fail_msg("the bundle of %s does not list %s: %.300s", sid, name, r.body.data);
+    tapi_assert_json(got, pairs);
+    json_decref(s);
+    t_resp_free(&r);
+}
+
+/* Sleeps at least ms milliseconds. */
+static void sleep_past(int64_t ms)
+{
+    int64_t until = cf_mono_ms() + ms;
+    for (int64_t now = cf_mono_ms(); now < until; now = cf_mono_ms()) {
+        struct timespec ts = { (until - now) / 1000, ((until - now) % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* --- shape --------------------------------------------------------------------------------- */
@@ -321,7 +436,9 @@ static void test_a_fetch_whose_audit_row_cannot_be_written_fails_closed(void **s
 
 /* --- caches -------------------------------------------------------------------------------- */
 
-static void test_the_second_fetch_of_a_bundle_makes_no_kms_call(void **state)
+/* The bundle cache on (the default): a warm fetch is answered from it, so it opens no credential
+ * and never reaches the data-key cache; with the token cached too, it makes no KMS call. */
+static void test_a_warm_fetch_is_answered_from_the_bundle_cache_with_no_kms_call(void **state)
 {
     struct tkms *f = *state;
     char sid[64], n1[64], n2[64], a[TAPI_ID_LEN], b[TAPI_ID_LEN], path[160];
@@ -337,22 +454,25 @@ static void test_the_second_fetch_of_a_bundle_makes_no_kms_call(void **state)
     svc_token_new(f, sid, &t);
     snprintf(path, sizeof(path), "/v1/services/%s?metadata_only=False", sid);
 
-    tkms_start_node(f, &d, NULL); /* a node whose caches are cold */
+    start_node(f, &d, NULL); /* a node whose caches are cold */
     struct tapi n = tkms_node(f, &d);
 
-    uint64_t dec0 = tkms_metric(&n, DECRYPT_OK);
+    struct counts c0 = counts_of(&n);
     get_as(&n, &t, NULL, &r, path);
     json_t *s = tapi_ok(&r);
     tapi_assert_json(tkms_bundle_pairs(s, n1), "{\"one\": \"cached-value-1\"}");
     tapi_assert_json(tkms_bundle_pairs(s, n2), "{\"two\": \"cached-value-2\"}");
     json_decref(s);
     t_resp_free(&r);
-    uint64_t dec1 = tkms_metric(&n, DECRYPT_OK);
+    struct counts c1 = counts_of(&n);
     /* one Decrypt for the token (2.3 step 5) and one per credential (3.2) */
-    assert_int_equal(dec1 - dec0, 3);
+    assert_int_equal(c1.decrypt - c0.decrypt, 3);
+    assert_int_equal(c1.dk_misses - c0.dk_misses, 2);
+    assert_int_equal(c1.bc_misses - c0.bc_misses, 1); /* built, and cached */
+    assert_int_equal(c1.bc_entries, 1);
 
-    uint64_t calls = tkms_kms_calls(&n), hits = tkms_metric(&n, HITS);
-    uint64_t misses = tkms_metric(&n, MISSES), ok200 = tkms_metric(&n, BUNDLES_200);
+    uint64_t hits = tkms_metric(&n, HITS), misses = tkms_metric(&n, MISSES);
+    uint64_t ok200 = tkms_metric(&n, BUNDLES_200);
     get_as(&n, &t, NULL, &r, path);
     s = tapi_ok(&r);
     tapi_assert_json(tkms_bundle_pairs(s, n1), "{\"one\": \"cached-value-1\"}");
@@ -360,10 +480,16 @@ static void test_the_second_fetch_of_a_bundle_makes_no_kms_call(void **state)
     json_decref(s);
     tkms_audit(&n, &r, "service", sid, "service.get", sid, "allowed", "ok");
     t_resp_free(&r);
-    assert_int_equal(tkms_kms_calls(&n), calls); /* no KMS call of any kind */
+    struct counts c2 = counts_of(&n);
+    assert_int_equal(c2.kms, c1.kms); /* no KMS call of any kind */
     assert_int_equal(tkms_metric(&n, HITS), hits + 1);
     assert_int_equal(tkms_metric(&n, MISSES), misses);
     assert_int_equal(tkms_metric(&n, BUNDLES_200), ok200 + 1);
+    /* the bundle cache's doing: no credential was opened, not even from the data-key cache */
+    assert_int_equal(c2.bc_hits - c1.bc_hits, 1);
+    assert_int_equal(c2.bc_misses, c1.bc_misses);
+    assert_int_equal(c2.dk_hits, c1.dk_hits);
+    assert_int_equal(c2.dk_misses, c1.dk_misses);
 
     /* the cache does not depend on the wire form; metadata needs no KMS either */
     tkms_get(&n, TKMS_XAUTH, t.username, t.token, NULL, &r, "%s", path);
@@ -373,17 +499,24 @@ static void test_the_second_fetch_of_a_bundle_makes_no_kms_call(void **state)
              sid);
     json_decref(tapi_ok(&r));
     t_resp_free(&r);
-    assert_int_equal(tkms_kms_calls(&n), calls);
+    struct counts c3 = counts_of(&n);
+    assert_int_equal(c3.kms, c1.kms);
     assert_int_equal(tkms_metric(&n, HITS), hits + 3);
+    assert_int_equal(c3.bc_hits - c2.bc_hits, 1);     /* the full form, over X-Auth */
+    assert_int_equal(c3.bc_misses - c2.bc_misses, 1); /* the metadata form is a bundle of its own */
+    assert_int_equal(c3.dk_hits + c3.dk_misses, c1.dk_hits + c1.dk_misses);
 
-    /* a new token of the same service: one Decrypt (the token), the data keys are cached */
+    /* a new token of the same service: one Decrypt (the token); the bundle is cached (the key
+     * is the service, the form and the role, not the token), so no data key is looked up */
     svc_token_new(f, sid, &t2);
-    uint64_t dec2 = tkms_metric(&n, DECRYPT_OK);
     get_as(&n, &t2, NULL, &r, path);
     json_decref(tapi_ok(&r));
     t_resp_free(&r);
-    assert_int_equal(tkms_metric(&n, DECRYPT_OK) - dec2, 1);
+    struct counts c4 = counts_of(&n);
+    assert_int_equal(c4.decrypt - c3.decrypt, 1);
     assert_int_equal(tkms_metric(&n, MISSES), misses + 1);
+    assert_int_equal(c4.bc_hits - c3.bc_hits, 1);
+    assert_int_equal(c4.dk_hits + c4.dk_misses, c1.dk_hits + c1.dk_misses);
 
     /* /metrics: Prometheus text, labels without ids or names (8.5) */
     char v[128];
@@ -397,6 +530,194 @@ static void test_the_second_fetch_of_a_bundle_makes_no_kms_call(void **state)
     t_resp_free(&r);
     svc_token_free(&t2);
     svc_token_free(&t);
+    assert_int_equal(t_cofferd_stop(&d), 0);
+}
+
+/* The data-key cache alone: with the bundle cache off (COFFER_BUNDLE_CACHE_SIZE=0) every fetch
+ * builds the bundle and opens each credential, and it is the data-key cache that spares the KMS
+ * Decrypt of each. A node with both caches off is the control: there, every fetch decrypts every
+ * data key, as the same counters show. */
+static void test_with_the_bundle_cache_off_the_data_key_cache_spares_the_decrypts(void **state)
+{
+    struct tkms *f = *state;
+    char sid[64], n1[64], n2[64], a[TAPI_ID_LEN], b[TAPI_ID_LEN];
+    struct svc_token t, t2;
+    struct t_cofferd d, e;
+    char *bundles_off[] = { "COFFER_BUNDLE_CACHE_SIZE=0", NULL };
+    char *both_off[] = { "COFFER_BUNDLE_CACHE_SIZE=0", "COFFER_DATAKEY_CACHE_SIZE=0", NULL };
+    const char *p1 = "{\"one\": \"datakey-value-1\"}", *p2 = "{\"two\": \"datakey-value-2\"}";
+
+    cred(f, "dk-1-", p1, n1, sizeof(n1), a);
+    cred(f, "dk-2-", p2, n2, sizeof(n2), b);
+    tapi_name(sid, sizeof(sid), "svc-dk-");
+    const char *ids[] = { a, b, NULL };
+    tapi_svc_map(&f->api, sid, ids);
+    svc_token_new(f, sid, &t);
+    start_node(f, &d, bundles_off);
+    start_node(f, &e, both_off);
+    struct tapi on = tkms_node(f, &d), off = tkms_node(f, &e);
+
+    /* cold: one Decrypt for the token and one per credential */
+    struct counts c0 = counts_of(&on);
+    fetch_pairs(&on, &t, sid, n1, p1);
+    struct counts c1 = counts_of(&on);
+    assert_int_equal(c1.decrypt - c0.decrypt, 3);
+    assert_int_equal(c1.dk_misses - c0.dk_misses, 2);
+    assert_int_equal(c1.dk_hits, c0.dk_hits);
+
+    /* warm, three times: each fetch opens both credentials, with the data keys from the cache */
+    for (int i = 0; i < 3; i++) {
+        fetch_pairs(&on, &t, sid, n1, p1);
+        fetch_pairs(&on, &t, sid, n2, p2);
+    }
+    struct counts c2 = counts_of(&on);
+    assert_int_equal(c2.kms, c1.kms); /* no KMS call of any kind */
+    assert_int_equal(c2.decrypt, c1.decrypt);
+    assert_int_equal(c2.dk_hits - c1.dk_hits, 12);
+    assert_int_equal(c2.dk_misses, c1.dk_misses);
+    /* and the bundle cache had no part in it: it is off */
+    assert_int_equal(c2.bc_hits, 0);
+    assert_int_equal(c2.bc_misses, 0);
+    assert_int_equal(c2.bc_entries, 0);
+
+    /* a new token: one Decrypt, the token's; the data keys are still cached */
+    svc_token_new(f, sid, &t2);
+    fetch_pairs(&on, &t2, sid, n2, p2);
+    struct counts c3 = counts_of(&on);
+    assert_int_equal(c3.decrypt - c2.decrypt, 1);
+    assert_int_equal(c3.dk_hits - c2.dk_hits, 2);
+    assert_int_equal(c3.bc_hits + c3.bc_misses + c3.bc_entries, 0);
+
+    /* the control, both caches off: the same fetches decrypt both data keys every time */
+    c0 = counts_of(&off);
+    fetch_pairs(&off, &t, sid, n1, p1);
+    c1 = counts_of(&off);
+    assert_int_equal(c1.decrypt - c0.decrypt, 3);
+    for (int i = 0; i < 3; i++)
+        fetch_pairs(&off, &t, sid, n2, p2);
+    c2 = counts_of(&off);
+    assert_int_equal(c2.decrypt - c1.decrypt, 6);
+    assert_int_equal(c2.dk_hits + c2.bc_hits + c2.bc_entries, 0);
+
+    svc_token_free(&t2);
+    svc_token_free(&t);
+    int rd = t_cofferd_stop(&d), re = t_cofferd_stop(&e);
+    assert_int_equal(rd, 0);
+    assert_int_equal(re, 0);
+}
+
+/* COFFER_BUNDLE_CACHE_TTL: after the same wait, a node with a TTL of 1 s rebuilds the bundle
+ * (the expired entry dropped, a miss, the credential opened again) while a node with a TTL of a
+ * day serves it from the cache. Only what happens past the TTL is asserted, never how soon. */
+static void test_a_cached_bundle_older_than_its_ttl_is_rebuilt(void **state)
+{
+    struct tkms *f = *state;
+    char sid[64], name[64], id[TAPI_ID_LEN];
+    struct svc_token t;
+    struct t_cofferd d[2];
+    struct tapi n[2];
+    struct counts before[2], after[2];
+    char *ttls[2][2] = { { "COFFER_BUNDLE_CACHE_TTL=1", NULL },
+                         { "COFFER_BUNDLE_CACHE_TTL=86400", NULL } };
+    const char *pairs = "{\"pw\": \"ttl-secret\"}";
+
+    cred(f, "ttl-", pairs, name, sizeof(name), id);
+    tapi_name(sid, sizeof(sid), "svc-ttl-");
+    const char *ids[] = { id, NULL };
+    tapi_svc_map(&f->api, sid, ids);
+    svc_token_new(f, sid, &t);
+    for (size_t i = 0; i < 2; i++) {
+        start_node(f, &d[i], ttls[i]);
+        n[i] = tkms_node(f, &d[i]);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        fetch_pairs(&n[i], &t, sid, name, pairs); /* built and cached */
+        before[i] = counts_of(&n[i]);
+        assert_int_equal(before[i].bc_misses, 1);
+        assert_int_equal(before[i].bc_entries, 1);
+    }
+    sleep_past(1500); /* both entries were made before their answers were sent */
+    for (size_t i = 0; i < 2; i++) {
+        fetch_pairs(&n[i], &t, sid, name, pairs);
+        after[i] = counts_of(&n[i]);
+    }
+
+    /* TTL 1 s: expired, dropped, rebuilt (the data key from its cache: no Decrypt) */
+    assert_int_equal(after[0].bc_hits, before[0].bc_hits);
+    assert_int_equal(after[0].bc_misses - before[0].bc_misses, 1);
+    assert_int_equal(after[0].bc_evictions - before[0].bc_evictions, 1);
+    assert_int_equal(after[0].bc_entries, 1); /* cached again */
+    assert_int_equal(after[0].dk_hits - before[0].dk_hits, 1);
+    assert_int_equal(after[0].decrypt, before[0].decrypt);
+    /* TTL a day: served from the cache, no credential opened */
+    assert_int_equal(after[1].bc_hits - before[1].bc_hits, 1);
+    assert_int_equal(after[1].bc_misses, before[1].bc_misses);
+    assert_int_equal(after[1].bc_evictions, before[1].bc_evictions);
+    assert_int_equal(after[1].dk_hits, before[1].dk_hits);
+    assert_int_equal(after[1].decrypt, before[1].decrypt);
+
+    svc_token_free(&t);
+    int r0 = t_cofferd_stop(&d[0]), r1 = t_cofferd_stop(&d[1]);
+    assert_int_equal(r0, 0);
+    assert_int_equal(r1, 0);
+}
+
+/* COFFER_BUNDLE_CACHE_SIZE=2: the third bundle evicts the least recently fetched one, which is
+ * not the first one fetched when that one was fetched again since. */
+static void test_a_full_bundle_cache_evicts_the_least_recently_fetched_bundle(void **state)
+{
+    struct tkms *f = *state;
+    char sid[3][64], name[3][64], id[3][TAPI_ID_LEN], pairs[3][64];
+    struct svc_token t[3];
+    struct t_cofferd d;
+    char *two[] = { "COFFER_BUNDLE_CACHE_SIZE=2", NULL };
+    static const struct {
+        size_t svc;
+        bool hit;
+        uint64_t evictions; /* since the start */
+        const char *why;
+    } steps[] = {
+        { 0, false, 0, "s0 cold" },
+        { 1, false, 0, "s1 cold" },
+        { 0, true, 0, "s0 cached, and now the most recently used" },
+        { 2, false, 1, "s2 cold: the cache is full, s1 (not s0, the oldest) goes" },
+        { 0, true, 1, "s0 still cached" },
+        { 2, true, 1, "s2 cached" },
+        { 1, false, 2, "s1 was evicted; rebuilt, it evicts s0" },
+        { 2, true, 2, "s2 still cached" },
+        { 0, false, 3, "s0 was evicted; rebuilt, it evicts s1" },
+        { 2, true, 3, "s2 still cached" },
+    };
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(pairs[i], sizeof(pairs[i]), "{\"pw\": \"lru-value-%zu\"}", i);
+        cred(f, "lru-", pairs[i], name[i], sizeof(name[i]), id[i]);
+        tapi_name(sid[i], sizeof(sid[i]), "svc-lru-");
+        const char *ids[] = { id[i], NULL };
+        tapi_svc_map(&f->api, sid[i], ids);
+        svc_token_new(f, sid[i], &t[i]);
+    }
+    start_node(f, &d, two);
+    struct tapi n = tkms_node(f, &d);
+
+    struct counts start = counts_of(&n), prev = start;
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        size_t i = steps[k].svc;
+        print_message("step %zu: %s\n", k, steps[k].why);
+        fetch_pairs(&n, &t[i], sid[i], name[i], pairs[i]);
+        struct counts now = counts_of(&n);
+        assert_int_equal(now.bc_hits - prev.bc_hits, steps[k].hit ? 1 : 0);
+        assert_int_equal(now.bc_misses - prev.bc_misses, steps[k].hit ? 0 : 1);
+        assert_int_equal(now.bc_evictions - start.bc_evictions, steps[k].evictions);
+        assert_int_equal(now.bc_entries, k == 0 ? 1 : 2);
+        /* a hit opens no credential; a miss opens the service's one */
+        assert_int_equal((now.dk_hits + now.dk_misses) - (prev.dk_hits + prev.dk_misses),
+                         steps[k].hit ? 0 : 1);
+        prev = now;
+    }
+
+    for (size_t i = 0; i < 3; i++)
+        svc_token_free(&t[i]);
     assert_int_equal(t_cofferd_stop(&d), 0);
 }
 
@@ -801,7 +1122,10 @@ int main(void)
         cmocka_unit_test(test_a_service_may_read_no_other_service_existing_or_not),
         cmocka_unit_test(test_a_disabled_service_is_refused_to_itself_but_not_to_an_admin),
         cmocka_unit_test(test_a_fetch_whose_audit_row_cannot_be_written_fails_closed),
-        cmocka_unit_test(test_the_second_fetch_of_a_bundle_makes_no_kms_call),
+        cmocka_unit_test(test_a_warm_fetch_is_answered_from_the_bundle_cache_with_no_kms_call),
+        cmocka_unit_test(test_with_the_bundle_cache_off_the_data_key_cache_spares_the_decrypts),
+        cmocka_unit_test(test_a_cached_bundle_older_than_its_ttl_is_rebuilt),
+        cmocka_unit_test(test_a_full_bundle_cache_evicts_the_least_recently_fetched_bundle),
         cmocka_unit_test(test_concurrent_first_fetches_each_get_their_own_bundle),
         cmocka_unit_test(test_a_bundle_has_the_documented_strong_etag_and_vary),
         cmocka_unit_test(test_if_none_match_answers_304_without_a_body_or_a_kms_call),
