@@ -15,3 +15,6 @@ endforeach()
 
 # test_audit_outage stops and starts the shared PostgreSQL cluster: nothing may run beside it.
 set_tests_properties(test_audit_outage PROPERTIES RUN_SERIAL TRUE)
+
+# test_secret_hygiene also runs cofferd on the aws KMS backend (moto), through tkms.c.
+target_link_libraries(test_secret_hygiene PRIVATE coffer_tkms)
