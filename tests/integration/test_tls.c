@@ -371,8 +371,8 @@ static char *refusal_diff(int port, const char *cert, const char *key, const str
     int version = lax_ok ? SSL_version(c.ssl) : 0;
     const char *cipher = lax_ok ? SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl)) : "";
     if (!lax_ok) {
-        diff = tapi_printf("the permissive server refused the client too (reason %d: %s), so "
-                           "cofferd's refusal would prove nothing",
+        diff = tapi_printf("no handshake with the permissive server either (reason %d: %s), "
+                           "so cofferd's refusal would prove nothing",
                            reason, ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, reason)));
     } else if (version != r->version || strcmp(cipher, r->cipher) != 0) {
         diff = tapi_printf("the permissive server negotiated %s %s, not %s", SSL_get_version(c.ssl),
