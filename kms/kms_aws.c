@@ -211,8 +211,8 @@ int kms_aws_new(const struct kms_aws_config *ac, void **impl_out, char *err, siz
         goto out;
     if ((r = cf_fmt(a->sigv4, sizeof(a->sigv4), "aws:amz:%s:kms", a->region)) != 0)
         goto out;
-    /* reference-counted, and thread-safe in libcurl >= 7.84 */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    /* reference-counted, and thread-safe in libcurl >= 7.84; libcurl's freed memory cleansed */
+    if (kms_curl_global_init() != CURLE_OK) {
         r = config_error(err, errcap, "libcurl could not be initialised");
         goto out;
     }

@@ -30,7 +30,7 @@ void kms_aws_config_from(const struct cf_config *cfg, struct kms_aws_config *ac)
  * message when no region is known, or the region or endpoint is malformed. Credentials are
  * looked up lazily, at the first call, so cofferd starts while they are unavailable; the
  * operations then also return the chain's errors (kms_creds.h: CF_ECONFIG for a partial or
- * malformed credentials setting). Calls curl_global_init() (reference-counted, thread-safe in
+ * malformed credentials setting). Calls kms_curl_global_init() (reference-counted, thread-safe in
  * libcurl >= 7.84); the backend's destroy undoes it. Free with kms_aws_ops.destroy(). */
 CF_MUST_CHECK int kms_aws_new(const struct kms_aws_config *ac, void **impl_out, char *err,
                               size_t errcap);
