@@ -344,6 +344,43 @@ static void test_an_api_token_revoked_through_a_stops_working_on_b(void **state)
     json_decref(tok);
 }
 
+static size_t race_collect(char *p, size_t size, size_t n, void *buf)
+{
+    cf_buf_append(buf, p, size * n);
+    return size * n;
+}
+
+/* One request with curl that never fails the test (so it may run on any thread, and while
+ * another thread uses the caller's frame): the status, or -1 when no answer came. */
+static long race_send(const char *method, const char *url, const char *const *headers,
+                      const char *body, struct cf_buf *resp, struct cf_buf *head)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    long status = -1;
+
+    if (h == NULL)
+        return -1;
+    for (size_t i = 0; headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, race_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, race_collect);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, head);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    return status;
+}
+
 /* A credential write waits on KMS outside the catalog write lock (issue 5 review): while node
  * C's update is stalled inside a KMS call (its KMS traffic goes through a relay that holds it),
  * node A creates a credential and writes a service; then C's update completes. */
@@ -354,7 +391,6 @@ static void test_a_write_stalled_on_kms_holds_up_no_write_on_another_node(void *
     struct tproxy *px = tproxy_start(f->moto_url);
     char env[128], name[64], other[64], sid[64], id[TAPI_ID_LEN];
     struct t_cofferd d_c;
-    struct t_resp created, put;
 
     snprintf(env, sizeof(env), "AWS_ENDPOINT_URL_KMS=%s", tproxy_url(px));
     char *const extra[] = { env, NULL };
@@ -363,31 +399,42 @@ static void test_a_write_stalled_on_kms_holds_up_no_write_on_another_node(void *
     tapi_name(name, sizeof(name), "stall-");
     tapi_cred_new(&c, name, "{\"pw\": \"v1\"}", id); /* through the relay, not held yet */
 
-    tproxy_hold(px);
+    /* everything the stall needs is made first: from tapi_call_start() to tapi_call_wait() no
+     * call may fail the test, since cmocka would leave this frame while the update's thread
+     * still writes its answer into upd (and reads c) */
     struct tapi_call upd = { .method = "PUT", .body = "{\"credential_pairs\": {\"pw\": \"v2\"}}" };
     snprintf(upd.path, sizeof(upd.path), "/v1/credentials/%s", id);
-    struct tapi_async *pending = tapi_call_start(&c, &upd);
-    bool stalled = tproxy_wait_held(px, POLL_SECONDS); /* C is inside a KMS call now */
-
     tapi_name(other, sizeof(other), "free-");
     char *body = tapi_printf("{\"name\": \"%s\", \"credential_pairs\": {\"k\": \"v\"}}", other);
-    tapi_send(&f->api, f->api.admin, "POST", body, &created, "/v1/credentials");
     tapi_name(sid, sizeof(sid), "svc-free-");
-    tapi_send(&f->api, f->api.admin, "PUT", "{\"credentials\": [], \"enabled\": true}", &put,
-              "/v1/services/%s", sid);
-    bool still_stalled = !tapi_call_done(pending);
+    char *create_url = tapi_printf("%s/v1/credentials", f->api.d.base_url);
+    char *svc_url = tapi_printf("%s/v1/services/%s", f->api.d.base_url, sid);
+    const char *h[] = { f->api.admin, "Content-Type: application/json", "Expect:", NULL };
+    struct cf_buf created = { 0 }, put = { 0 }, head = { 0 };
 
+    tproxy_hold(px);
+    struct tapi_async *pending = tapi_call_start(&c, &upd);
+    bool stalled = tproxy_wait_held(px, POLL_SECONDS); /* C is inside a KMS call now */
+    long created_status = race_send("POST", create_url, h, body, &created, &head);
+    long put_status =
+        race_send("PUT", svc_url, h, "{\"credentials\": [], \"enabled\": true}", &put, &head);
+    bool still_stalled = !tapi_call_done(pending);
     tproxy_release(px);
     tapi_call_wait(pending);
+
     int rc = t_cofferd_stop(&d_c);
     tproxy_stop(px);
     free(body);
+    free(create_url);
+    free(svc_url);
+    cf_buf_free(&head);
+    cf_buf_append(&created, "", 0);
+    cf_buf_append(&put, "", 0);
 
     assert_true(stalled);
-    if (created.status != 200 || put.status != 200)
+    if (created_status != 200 || put_status != 200)
         fail_msg("writes on A waited for C's KMS call: create %ld %.200s, service %ld %.200s",
-                 created.status, (const char *)created.body.data, put.status,
-                 (const char *)put.body.data);
+                 created_status, created.data, put_status, put.data);
     assert_true(still_stalled); /* A's writes did not wait for C's to finish */
     if (upd.status != 200)
         fail_msg("C's update after the stall: %ld %.300s", upd.status, upd.resp.data);
@@ -397,8 +444,8 @@ static void test_a_write_stalled_on_kms_holds_up_no_write_on_another_node(void *
     json_decref(pairs);
     assert_int_equal(rc, 0);
     cf_buf_free(&upd.resp);
-    t_resp_free(&created);
-    t_resp_free(&put);
+    cf_buf_free(&created);
+    cf_buf_free(&put);
 }
 
 /* --- the catalog-version rebuild, with node B's change listener held off ------------------- */
@@ -652,40 +699,6 @@ struct race_worker {
     char problem[256];
 };
 
-static size_t race_collect(char *p, size_t size, size_t n, void *buf)
-{
-    cf_buf_append(buf, p, size * n);
-    return size * n;
-}
-
-/* One request with curl (no cmocka in threads); 0 and the status, or -1. */
-static long race_send(const char *method, const char *url, const char *const *headers,
-                      const char *body, struct cf_buf *resp, struct cf_buf *head)
-{
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = NULL;
-    long status = -1;
-
-    for (size_t i = 0; headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, race_collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, race_collect);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, head);
-    if (body != NULL)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    return status;
-}
-
 /* The value of header name in a raw header block, or "" (case-insensitive name). */
 static void race_header(const struct cf_buf *head, const char *name, char *out, size_t cap)
 {
@@ -744,17 +757,20 @@ static void *race_fetcher(void *arg)
         const char *h[] = { w->r->service, revalidate ? inm : NULL, NULL };
         f->status = race_send("GET", url, h, NULL, &resp, &head);
         race_header(&head, "X-Request-Id", f->rid, sizeof(f->rid));
+        bool bad = f->status != 200 && f->status != 304;
         if (f->status == 200) {
             json_t *b = cf_json_parse(resp.data, resp.len, 0, NULL);
             json_t *c = json_array_get(json_object_get(b, "credentials"), 0);
-            held = (long)json_integer_value(json_object_get(c, "revision"));
+            bad = !json_is_integer(json_object_get(c, "revision"));
+            if (!bad)
+                held = (long)json_integer_value(json_object_get(c, "revision"));
             race_header(&head, "ETag", etag, sizeof(etag));
             json_decref(b);
         }
         f->revision = held;
-        if (f->status != 200 && f->status != 304 && w->failures++ == 0)
+        if (bad && w->failures++ == 0)
             snprintf(w->problem, sizeof(w->problem), "fetch %d on node %d: %ld %.150s", i, w->node,
-                     f->status, resp.data != NULL ? resp.data : "");
+                     f->status, resp.data != NULL ? resp.data : "(no body)");
         cf_buf_free(&resp);
         cf_buf_free(&head);
     }
@@ -794,13 +810,17 @@ static void test_no_fetch_returns_a_bundle_older_than_a_write_logged_before_it(v
     struct race_worker *w = calloc(6, sizeof(*w));
     pthread_t th[6];
     assert_non_null(w);
-    for (int i = 0; i < 6; i++) {
-        w[i] = (struct race_worker){ .r = &r, .node = i % 2, .index = i };
-        assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? race_writer : race_fetcher, &w[i]),
-                         0);
+    int started = 0; /* every thread started is joined before anything may fail the test */
+    for (; started < 6; started++) {
+        w[started] = (struct race_worker){ .r = &r, .node = started % 2, .index = started };
+        if (pthread_create(&th[started], NULL, started < 2 ? race_writer : race_fetcher,
+                           &w[started]) != 0)
+            break;
     }
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    if (started < 6)
+        fail_msg("pthread_create failed for worker %d", started);
     for (int i = 0; i < 6; i++) {
         if (w[i].failures > 0)
             fail_msg("%d requests failed; the first: %s", w[i].failures, w[i].problem);
