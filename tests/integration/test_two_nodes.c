@@ -5,7 +5,8 @@
  * token revoked, through A take effect on B (polled with a deadline; no timing asserted). A
  * credential write stalled on KMS on one node holds up no write on the other. Under concurrent
  * writes on both nodes, no fetch answers with a bundle older than a write logged before its
- * access-log row (issue 13: the bundle caches and the catalog version).
+ * access-log row (issue 13: the bundle caches and the catalog version); and with B's change
+ * listener held off, B's next fetch after a write through A rebuilds its cached bundle.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -67,7 +68,7 @@ static int teardown(void **state)
 
 /* Resumes every backend the test stopped (SIGCONT). The normal path of a test calls it, and so
  * does thaw_teardown(), the test's own teardown, which cmocka runs after a failed test too: a
- * backend is never left stopped (DROP DATABASE ... WITH (FORCE) would wait on it for ever). */
+ * stopped backend could not exit, and DROP DATABASE ... WITH (FORCE) would fail. */
 static void thaw(struct nodes *n)
 {
     for (int i = 0; i < n->nfrozen; i++)
