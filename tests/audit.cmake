@@ -3,8 +3,8 @@
 # kmsauth on the local backend, a request's row read back through the auditors' API, the chain
 # recomputed in the test, both verifiers, tampering as the superuser. Run them all with
 # `./scripts/test -R test_audit`.
-add_library(coffer_taudit STATIC integration/taudit.c)
-target_include_directories(coffer_taudit PUBLIC integration)
+add_library(coffer_taudit STATIC support/taudit.c)
+target_include_directories(coffer_taudit PUBLIC support)
 target_link_libraries(coffer_taudit PUBLIC coffer_tapi coffer_tsupport)
 
 foreach(t test_audit test_audit_query test_audit_burst test_audit_tamper test_audit_outage

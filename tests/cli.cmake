@@ -1,12 +1,23 @@
 # Tests of the coffer command-line client (cli/): every command run as a process against a
 # cofferd on the aws KMS backend (moto, kmsauth on) and PostgreSQL, its exit status, stdout and
-# stderr checked, and what it wrote read back through the API and the database. Built on tkms.c
-# (kmsauth.cmake). Run with `./scripts/test -R test_cli`.
-coffer_add_test(test_cli integration/test_cli.c coffer_tkms coffer_taudit coffer_auth coffer_kms
-                                                 coffer_tsupport)
-target_sources(test_cli PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/support/tfake_http.c)
-add_dependencies(test_cli cofferd coffer)
+# stderr checked, and what it wrote read back through the API and the database. One binary per
+# command family, all built on support/tcli.c (running coffer, reading its output, the secrets
+# no command line may hold), itself on tkms.c (kmsauth.cmake):
+#   test_cli_get    token generate, get, exec (exec's retries against support/tfake_http.c)
+#   test_cli_admin  credential, service, api-token and principal commands; values on stdin
+#   test_cli_audit  audit list, audit verify
+#   test_cli_misc   help and usage, flags and the token file, secret hygiene, exit codes
+# Run them all with `./scripts/test -R test_cli`.
+add_library(coffer_tcli STATIC support/tcli.c support/tfake_http.c)
+target_include_directories(coffer_tcli PUBLIC support)
+target_link_libraries(coffer_tcli PUBLIC coffer_tkms coffer_taudit coffer_auth coffer_kms
+                                         coffer_tsupport)
 
-# Two fixtures (one cofferd, moto keys and a database each) and a few hundred coffer runs
-# (about 25 s on the 2-core machine).
-set_tests_properties(test_cli PROPERTIES TIMEOUT 300)
+foreach(t test_cli_get test_cli_admin test_cli_audit test_cli_misc)
+  coffer_add_test(${t} integration/${t}.c coffer_tcli coffer_tkms coffer_taudit coffer_auth
+                                          coffer_kms coffer_tsupport)
+  add_dependencies(${t} cofferd coffer)
+  # each binary: one fixture (a cofferd, moto keys and a database; test_cli_audit a second for
+  # its tamper test) and up to a few hundred coffer runs
+  set_tests_properties(${t} PROPERTIES TIMEOUT 300)
+endforeach()

@@ -2,8 +2,8 @@
 # against a running cofferd. Each binary runs one cofferd on a fresh database; tapi.c holds
 # what they share. Every name starts with test_credentials or test_services, so
 # `ctest -R "test_credentials|test_services"` runs them all.
-add_library(coffer_tapi STATIC integration/tapi.c)
-target_include_directories(coffer_tapi PUBLIC integration)
+add_library(coffer_tapi STATIC support/tapi.c)
+target_include_directories(coffer_tapi PUBLIC support)
 target_link_libraries(coffer_tapi PUBLIC coffer_tsupport)
 
 foreach(t test_credentials test_credentials_revisions test_credentials_access test_services test_services_mappings)

@@ -2,8 +2,8 @@
 # 6 and 8.2-8.5 against cofferd on the aws KMS backend (moto). tkms.c holds what they share
 # (on top of tapi.c, the credentials and services helpers). Run them all with
 # `./scripts/test -R "test_kmsauth|test_bundle|test_principals|test_two_nodes|test_official"`.
-add_library(coffer_tkms STATIC integration/tkms.c support/tproxy.c)
-target_include_directories(coffer_tkms PUBLIC integration)
+add_library(coffer_tkms STATIC support/tkms.c support/tproxy.c)
+target_include_directories(coffer_tkms PUBLIC support)
 target_link_libraries(coffer_tkms PUBLIC coffer_tapi coffer_auth coffer_kms coffer_tsupport
                                          CURL::libcurl)
 
