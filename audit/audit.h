@@ -31,6 +31,13 @@ struct audit_event {
     bool has_revision;
     const char *result; /* allowed, denied, error */
     const char *reason; /* "ok", "not_modified", an error code or an auth reason */
+    /* With has_catalog_limit, the row describes an answer built from catalog version
+     * catalog_limit: it is written only if no later catalog write has committed (the version
+     * read under the head's lock is at most catalog_limit); otherwise nothing is written and
+     * the append returns CF_ESTALE with the newer version in the receipt, so that the caller
+     * builds its answer again and logs that one instead. */
+    int64_t catalog_limit;
+    bool has_catalog_limit;
 };
 
 /* What a committed append tells its caller: the row's id, and the catalog version its
@@ -52,7 +59,9 @@ CF_MUST_CHECK int audit_row_hash(struct db_audit_row *row);
 
 /* Locks the head, builds the next row from ev (id, time from the database clock, prev_hash,
  * hash) and inserts it, inside the caller's open transaction. *out (may be NULL) gets the
- * row's id and catalog version. CF_EINVAL for an event with a missing required field. */
+ * row's id and catalog version. CF_EINVAL for an event with a missing required field;
+ * CF_ESTALE, with nothing inserted and out->catalog set, for an event whose catalog_limit the
+ * catalog has passed. */
 CF_MUST_CHECK int audit_append(struct db_conn *c, const struct audit_event *ev,
                                struct audit_receipt *out);
 

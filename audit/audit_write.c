@@ -19,6 +19,11 @@ int audit_append(struct db_conn *c, const struct audit_event *ev, struct audit_r
         return CF_EINVAL;
     if ((r = db_audit_lock_head(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
         return r;
+    if (ev->has_catalog_limit && catalog > ev->catalog_limit) {
+        if (out != NULL)
+            *out = (struct audit_receipt){ .id = 0, .catalog = catalog };
+        return CF_ESTALE;
+    }
     row.id = head_id + 1;
     cf_time_format(now_us, row.time);
     row.request_id = ev->request_id;
@@ -53,7 +58,7 @@ int audit_write(struct db_pool *pool, const struct audit_event *ev, struct audit
     r = audit_append(c, ev, out);
     r = db_tx_end(c, r);
 out:
-    if (r != 0) {
+    if (r != 0 && r != CF_ESTALE) {
         cf_log(CF_LOG_ERROR, "access-log row not written", "{s:s, s:s, s:s}", "request_id",
                ev->request_id != NULL ? ev->request_id : "", "action",
                ev->action != NULL ? ev->action : "", "error", cf_errname(r));

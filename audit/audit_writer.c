@@ -31,6 +31,7 @@ struct ticket {
     int result;
     int64_t id;
     int64_t catalog; /* the version its batch read */
+    bool stale;      /* its catalog_limit was passed: not written (CF_ESTALE) */
 };
 
 struct audit_writer {
@@ -92,7 +93,9 @@ static struct ticket *ticket_new(const struct audit_event *ev)
                                   .revision = ev->revision,
                                   .has_revision = ev->has_revision,
                                   .result = at(&t->strings, o[7]),
-                                  .reason = at(&t->strings, o[8]) };
+                                  .reason = at(&t->strings, o[8]),
+                                  .catalog_limit = ev->catalog_limit,
+                                  .has_catalog_limit = ev->has_catalog_limit };
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -119,20 +122,27 @@ static json_t *row_json(const struct db_audit_row *r)
 }
 
 /* Chains the batch after the head and inserts it, in one transaction of two round trips (the
- * head's lock, then the rows and the commit); ids are written back into the tickets. */
+ * head's lock, then the rows and the commit); ids are written back into the tickets. A ticket
+ * whose catalog_limit the version read under the lock has passed is left out and marked
+ * stale. */
 static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
 {
     struct db_audit_row row = { 0 };
-    int64_t head_id, now_us, catalog;
+    int64_t head_id, now_us, catalog, next;
     int r;
 
     if ((r = db_audit_append_lock(c, &head_id, row.prev_hash, &now_us, &catalog)) != 0)
         return r;
     json_t *rows = json_array();
     cf_time_format(now_us, row.time);
+    next = head_id + 1;
     for (size_t i = 0; i < n && r == 0; i++) {
         const struct audit_event *ev = &batch[i]->ev;
-        row.id = head_id + 1 + (int64_t)i;
+        batch[i]->catalog = catalog;
+        batch[i]->stale = ev->has_catalog_limit && catalog > ev->catalog_limit;
+        if (batch[i]->stale)
+            continue;
+        row.id = next++;
         row.request_id = ev->request_id;
         row.actor_type = ev->actor_type;
         row.actor = ev->actor;
@@ -153,7 +163,6 @@ static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
         }
         json_array_append_new(rows, j);
         batch[i]->id = row.id;
-        batch[i]->catalog = catalog;
         memcpy(row.prev_hash, row.hash, sizeof(row.prev_hash));
     }
     r = db_audit_append_finish(c, rows, r);
@@ -177,10 +186,16 @@ static int write_batch(struct audit_writer *w, struct ticket **batch, size_t n)
     if (w->conn == NULL && db_connect(w->conninfo, &w->conn) != 0)
         return CF_EUNAVAIL;
     if ((r = append_batch(w->conn, batch, n)) == 0) {
-        atomic_fetch_add(&w->rows, n);
+        size_t written = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!batch[i]->stale) {
+                written++;
+                atomic_store(&w->head_id, batch[i]->id);
+            }
+        }
+        atomic_fetch_add(&w->rows, written);
         atomic_fetch_add(&w->batches, 1);
         atomic_fetch_add(&w->sizes[size_bucket(n)], 1);
-        atomic_store(&w->head_id, batch[n - 1]->id);
         return 0;
     }
     cf_log(CF_LOG_ERROR, "access-log batch not committed", "{s:I, s:s}", "rows", (json_int_t)n,
@@ -228,7 +243,7 @@ static void wait_for_work(struct audit_writer *w)
 static void finish_batch(struct audit_writer *w, struct ticket **batch, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (batch[i]->result != 0)
+        if (batch[i]->result != 0 && batch[i]->result != CF_ESTALE)
             atomic_fetch_add(&w->failures, 1);
         batch[i]->done = true;
         pthread_cond_signal(&batch[i]->finished);
@@ -242,8 +257,11 @@ static void write_all(struct audit_writer *w, struct ticket **batch, size_t n)
 {
     int r = write_batch(w, batch, n);
 
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         batch[i]->result = r == 0 || n == 1 ? r : write_batch(w, &batch[i], 1);
+        if (batch[i]->result == 0 && batch[i]->stale)
+            batch[i]->result = CF_ESTALE;
+    }
 }
 
 static void *writer_thread(void *arg)
@@ -342,8 +360,8 @@ int audit_writer_submit(struct audit_writer *w, const struct audit_event *ev,
         ;
     if (t->done) {
         r = t->result;
-        if (r == 0 && out != NULL)
-            *out = (struct audit_receipt){ .id = t->id, .catalog = t->catalog };
+        if ((r == 0 || r == CF_ESTALE) && out != NULL)
+            *out = (struct audit_receipt){ .id = r == 0 ? t->id : 0, .catalog = t->catalog };
     } else {
         t->abandoned = true; /* not written if the writer has not taken it yet */
         atomic_fetch_add(&w->failures, 1);

@@ -41,6 +41,8 @@ const char *cf_strerror(int err)
         return "throttled";
     case CF_EBADRESPONSE:
         return "unexpected response from a dependency";
+    case CF_ESTALE:
+        return "stale: built from an older catalog version";
     }
     return "unknown error";
 }
@@ -84,6 +86,8 @@ const char *cf_errname(int err)
         return "CF_ETHROTTLED";
     case CF_EBADRESPONSE:
         return "CF_EBADRESPONSE";
+    case CF_ESTALE:
+        return "CF_ESTALE";
     }
     return "CF_E?";
 }

@@ -30,6 +30,7 @@ enum cf_err {
     CF_ECONFIG = -15,      /* configuration is missing or invalid */
     CF_ETHROTTLED = -16,   /* a dependency refused for load (after retries): retry later */
     CF_EBADRESPONSE = -17, /* a dependency answered something that cannot be understood */
+    CF_ESTALE = -18,       /* what a caller built is older than the database now: build again */
 };
 
 /* Returns a fixed, human-readable text for a cf_err code. Never NULL; thread-safe. */

@@ -93,24 +93,44 @@ void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct a
         .revision = res->revision,
         .has_revision = res->has_revision,
         .result = result_of(res->status),
-        .reason = res->not_modified   ? "not_modified"
-                  : res->status < 400 ? "ok"
-                                      : svc_code_name(res->code),
+        .reason = res->not_modified && res->status == 304 ? "not_modified"
+                  : res->status < 400                     ? "ok"
+                                                          : svc_code_name(res->code),
     };
 }
 
-int svc_audit_now(struct svc_req *req, struct svc_result *res, struct audit_receipt *out)
+/* Writes res's row; with limit, only while the catalog is at most *limit (CF_ESTALE). */
+static int audit_now(struct svc_req *req, struct svc_result *res, const int64_t *limit,
+                     struct audit_receipt *out)
 {
     struct audit_event ev;
 
     if (res->status == 0)
         (void)svc_fail(res, SVC_INTERNAL_ERROR, NULL); /* a handler that decided nothing */
     svc_audit_event(req, res, &ev);
+    if (limit != NULL) {
+        ev.catalog_limit = *limit;
+        ev.has_catalog_limit = true;
+    }
+    int r = svc_audit_submit(req->ctx, &ev, out);
+    if (r == CF_ESTALE && limit != NULL)
+        return CF_ESTALE; /* nothing written: the caller builds again */
     req->audit_tried = true;
-    if (svc_audit_submit(req->ctx, &ev, out) != 0)
+    if (r != 0)
         return svc_fail(res, SVC_AUDIT_UNAVAILABLE, NULL); /* fail closed: no body leaves */
     req->audited = true;
     return 0;
+}
+
+int svc_audit_now(struct svc_req *req, struct svc_result *res, struct audit_receipt *out)
+{
+    return audit_now(req, res, NULL, out);
+}
+
+int svc_audit_now_if_current(struct svc_req *req, struct svc_result *res, int64_t catalog,
+                             struct audit_receipt *out)
+{
+    return audit_now(req, res, &catalog, out);
 }
 
 int svc_finish(struct svc_req *req, struct svc_result *res)

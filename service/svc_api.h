@@ -59,6 +59,13 @@ CF_MUST_CHECK int svc_audit_submit(struct svc_ctx *ctx, const struct audit_event
  * with 503 audit_unavailable (svc_finish() then answers that and writes no second row). */
 int svc_audit_now(struct svc_req *req, struct svc_result *res, struct audit_receipt *out);
 
+/* svc_audit_now() for an answer built from catalog version catalog: the row is written only
+ * if no later catalog write has committed. CF_ESTALE, with out->catalog the newer version,
+ * nothing written and res untouched, if one has: build the answer again and call this again
+ * (every row then describes the answer its request got). Otherwise as svc_audit_now(). */
+int svc_audit_now_if_current(struct svc_req *req, struct svc_result *res, int64_t catalog,
+                             struct audit_receipt *out);
+
 /* Fills ev for res, for writes that append the row inside their own transaction. The strings
  * point into req and res. After the commit, set req->audited. */
 void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct audit_event *ev);

@@ -127,6 +127,7 @@ enum svc_code svc_code_from_err(int err)
         return SVC_KMS_UNAVAILABLE;
     case CF_EUNAVAIL:
     case CF_ETIMEOUT:
+    case CF_ESTALE: /* the catalog kept changing under a read: retry */
         return SVC_DATABASE_UNAVAILABLE;
     case CF_OK:
     case CF_EINTEGRITY:

@@ -244,10 +244,17 @@ static void answer_bundle(struct svc_req *req, struct svc_result *res, const str
     res->not_modified = false;
 }
 
+/* How many times a fetch builds its bundle again because catalog writes kept committing
+ * between its build and its row: each build reads the version first, so only a write that
+ * commits in that short window sends it round again. */
+#define BUNDLE_MAX_BUILDS 8
+
 /* GET /v1/services/{id}: authenticate (done), authorise, then the bundle from the cache or
- * the database, its access-log row, and a rebuild when the bundle is older than the catalog
- * version that row's append read: no fetch answers with a bundle older than a write that
- * committed before its row, on any node. */
+ * the database, and its access-log row, written only if the bundle is at least as new as the
+ * catalog version that row's append reads; otherwise nothing is written, the bundle is built
+ * again and its row tried again. So no fetch answers with a bundle older than a write that
+ * committed before its row, on any node, and every row describes the answer its request got
+ * (a service disabled meanwhile is logged as the refusal it is, not as the cached answer). */
 int svc_h_service_get(struct svc_req *req)
 {
     struct svc_result res = { .action = "service.get_metadata" };
@@ -272,22 +279,30 @@ int svc_h_service_get(struct svc_req *req)
             goto out;
         built = true;
     }
-    answer_bundle(req, &res, &b);
-    if (svc_audit_now(req, &res, &rc) != 0)
-        goto out;
-    if (b.catalog < rc.catalog) {
-        /* a write committed before this row was appended and may not be in b: build again,
-         * from rows read after that commit (the row stays: it records the fetch) */
+    for (int builds = 1;; builds++) {
+        answer_bundle(req, &res, &b);
+        int r = svc_audit_now_if_current(req, &res, b.catalog, &rc);
+        if (r != CF_ESTALE)
+            break; /* written, or failed closed (res says so) */
+        /* a write committed after b was read and before this row: build again, from rows
+         * read after that commit */
         svc_bundles_count_rebuild(cache);
         svc_bundle_free(&b);
         b = (struct svc_bundle){ 0 };
+        if (builds == BUNDLE_MAX_BUILDS) {
+            req->nhdr = 0;
+            (void)svc_fail(&res, SVC_DATABASE_UNAVAILABLE,
+                           "the catalog kept changing while the bundle was read; retry");
+            goto out;
+        }
         if (build_bundle(req, &res, metadata_only, &b) != 0) {
             req->nhdr = 0; /* no ETag on a failure */
             goto out;
         }
         built = true;
-        answer_bundle(req, &res, &b);
     }
+    if (res.status >= 400)
+        goto out; /* the row could not be written: no body leaves */
     if (built && b.body.len > 0)
         svc_bundles_put(cache, key, &b, cf_mono_ms());
     if (res.status == 200) {

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "audit_writer.h"
 #include "cf_json.h"
 #include "db.h"
 #include "db_audit.h"
@@ -286,6 +287,54 @@ static void test_appended_rows_form_a_chain_that_recomputes(void **state)
     t_db_drop(&db);
 }
 
+/* A row with a catalog limit is written only while the catalog has not passed it, through
+ * both append paths (a transaction of its own, and the group-commit writer): a passed limit
+ * writes nothing and answers CF_ESTALE with the newer version, so a fetch built from an older
+ * catalog is built again instead of logged (issue 23: a row said "allowed, not_modified" for
+ * a request answered 403 service_disabled). */
+static void test_a_row_built_from_an_older_catalog_is_not_written(void **state)
+{
+    (void)state;
+    struct t_db db;
+    struct db_pool *pool = NULL;
+    struct audit_writer *w = NULL;
+    struct audit_receipt rc;
+    char v[32], n[32];
+
+    t_db_create(&db, true);
+    assert_int_equal(db_pool_open(db.app_url, 2, 5000, &pool), 0);
+    assert_int_equal(audit_writer_start(db.app_url, 16, 0, 5000, &w), 0);
+    t_sql_ok(db.app_url, "SELECT version FROM catalog_version", v, sizeof(v));
+    int64_t now = strtoll(v, NULL, 10);
+
+    struct audit_event ev = event("000000000000000000000000000000e1", "allowed");
+    ev.has_catalog_limit = true;
+    ev.catalog_limit = now - 1; /* built before the latest catalog write */
+    rc = (struct audit_receipt){ 0 };
+    assert_int_equal(audit_write(pool, &ev, &rc), CF_ESTALE);
+    assert_int_equal(rc.catalog, now);
+    rc = (struct audit_receipt){ 0 };
+    assert_int_equal(audit_writer_submit(w, &ev, &rc), CF_ESTALE);
+    assert_int_equal(rc.catalog, now);
+    t_sql_ok(db.app_url, "SELECT count(*) FROM audit_log", n, sizeof(n));
+    assert_string_equal(n, "0");
+
+    ev.catalog_limit = now; /* current: written, by both */
+    assert_int_equal(audit_write(pool, &ev, &rc), 0);
+    assert_int_equal(rc.id, 1);
+    assert_int_equal(audit_writer_submit(w, &ev, &rc), 0);
+    assert_int_equal(rc.id, 2);
+    ev.has_catalog_limit = false; /* no limit: written whatever the version */
+    ev.catalog_limit = 0;
+    assert_int_equal(audit_writer_submit(w, &ev, &rc), 0);
+    assert_int_equal(rc.id, 3);
+    t_sql_ok(db.app_url, "SELECT count(*) || ':' || max(id) FROM audit_log", n, sizeof(n));
+    assert_string_equal(n, "3:3");
+    audit_writer_stop(w);
+    db_pool_close(pool);
+    t_db_drop(&db);
+}
+
 /* tmpl with every HEAD replaced by head, into out. */
 static void with_head(const char *tmpl, const char *head, char *out, size_t cap)
 {
@@ -497,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_a_failing_migration_leaves_nothing_behind),
         cmocka_unit_test(test_two_nodes_migrating_at_once_apply_each_file_once),
         cmocka_unit_test(test_appended_rows_form_a_chain_that_recomputes),
+        cmocka_unit_test(test_a_row_built_from_an_older_catalog_is_not_written),
         cmocka_unit_test(test_the_app_role_may_not_change_the_access_log),
         cmocka_unit_test(test_pool_checkout_times_out_when_every_connection_is_busy),
         cmocka_unit_test(test_pool_reports_an_unreachable_database_as_unavailable),
