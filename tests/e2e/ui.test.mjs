@@ -2,7 +2,9 @@
 // in, create a credential, change it, reveal and hide its values, history, diff and revert,
 // map it to a service (and see a key conflict refused), tokens and principals, then the
 // access log with filters, paging, row detail and the chain's status. Screenshots of the main
-// views go to COFFER_E2E_SHOTS. Run by tests/e2e/run.sh, which starts cofferd.
+// views go to COFFER_E2E_SHOTS. The browser never stores a token: checked while signed in
+// (after sign-in and after each kind of action, Reveal too) and after sign-out. Run by
+// tests/e2e/run.sh, which starts cofferd.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -68,6 +70,27 @@ async function signIn(token) {
   await page.getByLabel("API token").press("Enter"); // the keyboard alone signs in
 }
 
+// Fails if the browser keeps the signed-in token anywhere a page can store it: localStorage,
+// sessionStorage or a cookie (the page's, or any the browser holds, HttpOnly ones too). The
+// token lives in the page's memory only, while signed in as much as after sign-out; its
+// secret part (after "coffer_") is looked for, so that a token stored without its prefix
+// fails too.
+async function assertTokenNotStored(token, when) {
+  const secret = token.replace(/^coffer_/, "");
+  const stored = await page.evaluate(() => {
+    const all = [];
+    for (const [name, s] of [["localStorage", localStorage], ["sessionStorage", sessionStorage]]) {
+      for (let i = 0; i < s.length; i++) all.push([name, s.key(i)], [name, s.getItem(s.key(i))]);
+    }
+    all.push(["document.cookie", document.cookie]);
+    return all;
+  });
+  for (const c of await context.cookies()) stored.push(["a cookie", `${c.name}=${c.value}`]);
+  for (const [where, text] of stored) {
+    assert.ok(!text.includes(secret), `${when}: ${where} holds the API token`);
+  }
+}
+
 const lastPut = (re) => {
   const r = requests.filter((x) => x.method === "PUT" && re.test(x.url)).at(-1);
   assert.ok(r, `no PUT to ${re}`);
@@ -100,6 +123,7 @@ try {
     await page.getByRole("heading", { name: "Credentials" }).waitFor();
     assert.match(await page.locator("#who").innerText(), /admin/);
     await nav("API tokens").waitFor();
+    await assertTokenNotStored(ADMIN, "signed in as the admin");
   });
 
   await run("the keyboard alone reaches the navigation and opens a section", async () => {
@@ -130,6 +154,7 @@ try {
     credId = decodeURIComponent(new globalThis.URL(page.url()).hash.split("/")[2]);
     assert.match(credId, /^[0-9a-f]{32}$/);
     assert.ok(!(await page.content()).includes(SECRET), "the value shows before Reveal");
+    await assertTokenNotStored(ADMIN, "after creating a credential");
     await shot("ui-credential");
   });
 
@@ -137,10 +162,12 @@ try {
     await page.getByRole("button", { name: "Reveal values" }).focus();
     await page.keyboard.press("Enter"); // a button, so the keyboard works it too
     await page.locator("code.value", { hasText: SECRET }).waitFor();
+    await assertTokenNotStored(ADMIN, "with the values revealed");
     await shot("ui-credential-revealed");
     await page.getByRole("button", { name: "Hide values" }).click();
     await page.getByRole("button", { name: "Reveal values" }).waitFor();
     assert.ok(!(await page.content()).includes(SECRET), "the value stays on the page after Hide");
+    await assertTokenNotStored(ADMIN, "after Hide");
   });
 
   await run("an edit that leaves the pairs alone does not send them", async () => {
@@ -181,6 +208,7 @@ try {
     assert.match(await main.innerText(), /Revision\s+4/);
     await page.getByRole("button", { name: "Reveal values" }).click();
     await page.locator("code.value", { hasText: SECRET }).waitFor();
+    await assertTokenNotStored(ADMIN, "after a revert and a Reveal");
     await page.getByRole("button", { name: "Hide values" }).click();
     await shot("ui-history");
   });
@@ -244,6 +272,8 @@ try {
     await page.getByText('"alice" is now auditor.').waitFor();
     await go("API tokens");
     await page.getByRole("cell", { name: "e2e-auditor" }).waitFor();
+    await assertTokenNotStored(ADMIN, "after creating a token and setting a role");
+    await assertTokenNotStored(auditorToken, "after creating the auditor's token");
     await shot("ui-tokens");
   });
 
@@ -252,6 +282,7 @@ try {
     await page.getByRole("heading", { name: "Sign in to coffer" }).waitFor();
     const stored = await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]);
     assert.deepEqual(stored, [0, 0, ""]);
+    assert.deepEqual(await context.cookies(), []);
     assert.equal(await nav("Credentials").count(), 0);
   });
 
@@ -267,6 +298,7 @@ try {
     });
     await signIn(auditorToken);
     await page.getByRole("heading", { name: "Access log" }).waitFor();
+    await assertTokenNotStored(auditorToken, "signed in as the auditor");
     assert.equal(await nav("API tokens").count(), 0);
     await page.getByText("The access log verifies.").waitFor();
     const said = await page.locator(".notice.ok", { hasText: "The access log verifies." }).innerText();
@@ -326,6 +358,7 @@ try {
     await page.getByRole("heading", { name: "e2e database" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Reveal values" }).count(), 0);
     assert.equal(await page.getByRole("button", { name: "Edit" }).count(), 0);
+    await assertTokenNotStored(auditorToken, "after the auditor's reads");
   });
 
   await run("a narrow screen: nothing wider than the window", async () => {

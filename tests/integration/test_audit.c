@@ -522,13 +522,34 @@ static void test_metrics_count_events_by_result(void **state)
     assert_true(denied1 - denied0 == 2.0);
 }
 
+/* The teardown of the tests that revoke INSERT on the log (even when they fail half-way). */
+static int grant_insert_back(void **state)
+{
+    struct taudit *f = *state;
+    t_sql_ok(f->api.db.super_url, "GRANT INSERT ON audit_log TO coffer_app", NULL, 0);
+    return 0;
+}
+
 static void test_metrics_show_the_head_failures_and_batch_sizes(void **state)
 {
     struct taudit *f = *state;
     struct t_resp r;
     char rid[64], sql[256];
 
-    assert_true(metric_or_fail(f, "coffer_audit_write_failures_total") >= 0);
+    /* a row the database refuses (INSERT revoked): exactly one more write failure */
+    double failures0 = metric_or_fail(f, "coffer_audit_write_failures_total");
+    t_sql_ok(f->api.db.super_url, "REVOKE INSERT ON audit_log FROM coffer_app", NULL, 0);
+    tapi_send(&f->api, f->api.admin, "GET", NULL, &r, "/v1/client_config");
+    char *refused = tapi_error_diff(&r, 503, "audit_unavailable");
+    t_resp_free(&r);
+    t_sql_ok(f->api.db.super_url, "GRANT INSERT ON audit_log TO coffer_app", NULL, 0);
+    if (refused != NULL)
+        fail_msg("a request whose row cannot be written: %s", refused);
+    double failures1 = metric_or_fail(f, "coffer_audit_write_failures_total");
+    if (failures1 != failures0 + 1)
+        fail_msg("coffer_audit_write_failures_total went from %.0f to %.0f over one refused row",
+                 failures0, failures1);
+
     double batches0 = metric_or_fail(f, "coffer_audit_batch_size_count");
     double rows0 = metric_or_fail(f, "coffer_audit_batch_size_sum");
     tapi_send(&f->api, f->api.admin, "GET", NULL, &r, "/v1/client_config");
@@ -539,19 +560,13 @@ static void test_metrics_show_the_head_failures_and_batch_sizes(void **state)
     double head = metric_or_fail(f, "coffer_audit_head_id");
     if (head != (double)last)
         fail_msg("coffer_audit_head_id is %.0f; the last row this node wrote is %ld", head, last);
-    /* one request alone: one more batch of one row */
+    /* one request alone: one more batch of one row, and no failure */
     assert_true(metric_or_fail(f, "coffer_audit_batch_size_count") == batches0 + 1);
     assert_true(metric_or_fail(f, "coffer_audit_batch_size_sum") == rows0 + 1);
+    assert_true(metric_or_fail(f, "coffer_audit_write_failures_total") == failures1);
 }
 
 /* --- fail closed ---------------------------------------------------------------------------- */
-
-static int grant_insert_back(void **state)
-{
-    struct taudit *f = *state;
-    t_sql_ok(f->api.db.super_url, "GRANT INSERT ON audit_log TO coffer_app", NULL, 0);
-    return 0;
-}
 
 /* Sends and checks a 503 audit_unavailable that holds none of the canaries. */
 static void refused_503(const struct taudit *f, struct cf_buf *problems, const char *label,
@@ -890,7 +905,8 @@ int main(void)
             test_every_request_writes_exactly_one_row_and_health_metrics_and_misses_none),
         cmocka_unit_test(test_no_row_holds_a_secret_value_or_a_token),
         cmocka_unit_test(test_metrics_count_events_by_result),
-        cmocka_unit_test(test_metrics_show_the_head_failures_and_batch_sizes),
+        cmocka_unit_test_teardown(test_metrics_show_the_head_failures_and_batch_sizes,
+                                  grant_insert_back),
         cmocka_unit_test_teardown(test_without_insert_on_the_log_reads_and_writes_fail_closed,
                                   grant_insert_back),
         cmocka_unit_test(test_a_row_that_cannot_commit_in_time_fails_the_request_closed),
