@@ -134,32 +134,12 @@ static struct counts counts_of(const struct tapi *api)
     return c;
 }
 
-static bool log_says_listening(void *arg)
-{
-    const struct t_cofferd *d = arg;
-    struct cf_buf b = { 0 };
-    char chunk[4096];
-    size_t n;
-    FILE *fp = fopen(d->log_path, "r");
-
-    if (fp == NULL)
-        return false;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        cf_buf_append(&b, chunk, n);
-    fclose(fp);
-    cf_buf_append(&b, "", 0);
-    bool found = strstr(b.data, "listening for change notifications") != NULL;
-    cf_buf_free(&b);
-    return found;
-}
-
 /* tkms_start_node(), then waits until the node's change listener has connected: it clears the
  * bundle cache when it connects, which would turn a hit the test expects into a miss. */
 static void start_node(const struct tkms *f, struct t_cofferd *d, char *const extra[])
 {
     tkms_start_node(f, d, extra);
-    if (!t_wait_until(log_says_listening, d, 60))
-        fail_msg("the cofferd on port %d never logged that it listens for changes", d->port);
+    t_cofferd_wait_listening(d);
 }
 
 /* GET the full bundle of sid as t; the credential named name must hold pairs. */

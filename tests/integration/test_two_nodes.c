@@ -51,6 +51,9 @@ static int setup(void **state)
     tkms_init(&n->f, NULL);
     tkms_start_node(&n->f, &n->d_b, NULL);
     n->b = tkms_node(&n->f, &n->d_b);
+    /* both listeners connected (each clears its caches then): the tests count cache hits */
+    t_cofferd_wait_listening(&n->f.api.d);
+    t_cofferd_wait_listening(&n->d_b);
     *state = n;
     return 0;
 }

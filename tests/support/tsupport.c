@@ -560,6 +560,31 @@ void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env
     }
 }
 
+static bool log_says_listening(void *arg)
+{
+    const struct t_cofferd *d = arg;
+    struct cf_buf b = { 0 };
+    char chunk[4096];
+    size_t n;
+    FILE *fp = fopen(d->log_path, "r");
+
+    if (fp == NULL)
+        return false;
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        cf_buf_append(&b, chunk, n);
+    fclose(fp);
+    cf_buf_append(&b, "", 1);
+    bool found = strstr(b.data, "listening for change notifications") != NULL;
+    cf_buf_free(&b);
+    return found;
+}
+
+void t_cofferd_wait_listening(const struct t_cofferd *d)
+{
+    if (!t_wait_until(log_says_listening, (void *)d, 60))
+        fail_msg("the cofferd on port %d never logged that it listens for changes", d->port);
+}
+
 int t_cofferd_stop(struct t_cofferd *d)
 {
     int status = 0;

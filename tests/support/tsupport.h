@@ -98,6 +98,12 @@ struct t_cofferd {
  * one). */
 void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
 
+/* Waits (up to 60 s) until d's log says its change listener is connected, failing the test
+ * otherwise. The listener clears the bundle and auth caches once it has connected, so a test
+ * that counts cache hits waits for this first: a clear after its first fetch would turn the
+ * hit it expects into a miss. */
+void t_cofferd_wait_listening(const struct t_cofferd *d);
+
 /* Sends SIGTERM and waits; returns the exit status (-1 if it had to be killed). */
 int t_cofferd_stop(struct t_cofferd *d);
 
