@@ -60,48 +60,6 @@ struct target {
     const void *fx;
 };
 
-static size_t collect(char *p, size_t size, size_t n, void *userdata)
-{
-    cf_buf_append(userdata, p, size * n);
-    return size * n;
-}
-
-/* t_http() over HTTPS, trusting cafile only. */
-static void https(const char *cafile, const char *method, const char *url,
-                  const char *const *headers, const char *body, struct t_resp *out)
-{
-    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
-    CURL *h = curl_easy_init();
-
-    *out = (struct t_resp){ 0 };
-    assert_non_null(h);
-    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
-    curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->headers);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: no answer (%s)", method, url, curl_easy_strerror(rc));
-    cf_buf_append(&out->body, "", 0);
-    cf_buf_append(&out->headers, "", 0);
-}
-
 /* Sends method path (fmt) to the target with the header auth (may be NULL). */
 static void send_to(const struct target *t, const char *auth, const char *method, const char *body,
                     struct t_resp *r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -123,10 +81,7 @@ static void send_to(const struct target *t, const char *auth, const char *method
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof(path));
     char *url = tapi_printf("%s%s", t->api->d.base_url, path);
-    if (t->cafile != NULL)
-        https(t->cafile, method, url, headers, body, r);
-    else
-        t_http(method, url, headers, body, r);
+    t_http_ca(t->cafile, method, url, headers, body, r);
     free(url);
 }
 

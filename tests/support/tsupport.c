@@ -633,12 +633,24 @@ static void curl_init_once(void)
 void t_http(const char *method, const char *url, const char *const *headers, const char *body,
             struct t_resp *out)
 {
+    t_http_ca(NULL, method, url, headers, body, out);
+}
+
+void t_http_ca(const char *cafile, const char *method, const char *url, const char *const *headers,
+               const char *body, struct t_resp *out)
+{
     struct curl_slist *hl = NULL;
 
     pthread_once(&curl_once, curl_init_once);
     *out = (struct t_resp){ 0 };
     CURL *h = curl_easy_init();
+    if (h == NULL)
+        fail_msg("curl_easy_init failed");
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (cafile != NULL) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* a HEAD answer's length announces no body */

@@ -122,6 +122,10 @@ struct t_resp {
 void t_http(const char *method, const char *url, const char *const *headers, const char *body,
             struct t_resp *out);
 
+/* t_http() over HTTPS trusting only the certificates in cafile (NULL: as t_http()). */
+void t_http_ca(const char *cafile, const char *method, const char *url, const char *const *headers,
+               const char *body, struct t_resp *out);
+
 /* The value of a response header (first occurrence, case-insensitive), copied into out;
  * false if absent. */
 bool t_resp_header(const struct t_resp *r, const char *name, char *out, size_t outcap);
