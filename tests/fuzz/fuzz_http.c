@@ -388,7 +388,8 @@ static void check_log(void)
     if (refused != 0)
         _exit(1); /* the limiter is off: see check_answers */
     PGconn *pg = PQconnectdb(db_url);
-    PGresult *res = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, sql) : NULL;
+    PGresult *res =
+        PQstatus(pg) == CONNECTION_OK ? PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0) : NULL;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         (void)fprintf(stderr, "fuzz_http: cannot read the access log: %s", PQerrorMessage(pg));
         _exit(1);

@@ -751,7 +751,7 @@ static void test_the_token_cache_holds_an_entry_until_its_not_after_inclusive(vo
     /* put replaces */
     auth_cache_put(c, d, &in);
     in.not_after = 300;
-    strcpy(in.from, "bob");
+    snprintf(in.from, sizeof(in.from), "%s", "bob");
     auth_cache_put(c, d, &in);
     assert_int_equal(auth_cache_get(c, d, 250, &out), 0);
     assert_string_equal(out.from, "bob");
@@ -776,12 +776,12 @@ static void test_the_token_cache_evicts_the_least_recently_used_entry(void **sta
     digest_of("a", a);
     digest_of("b", b);
     digest_of("d", d);
-    strcpy(in.from, "a");
+    snprintf(in.from, sizeof(in.from), "%s", "a");
     auth_cache_put(c, a, &in);
-    strcpy(in.from, "b");
+    snprintf(in.from, sizeof(in.from), "%s", "b");
     auth_cache_put(c, b, &in);
     assert_int_equal(auth_cache_get(c, a, 0, &out), 0); /* a is now the most recent */
-    strcpy(in.from, "d");
+    snprintf(in.from, sizeof(in.from), "%s", "d");
     auth_cache_put(c, d, &in);
     assert_int_equal(auth_cache_get(c, b, 0, &out), CF_ENOTFOUND);
     assert_int_equal(auth_cache_get(c, a, 0, &out), 0);
