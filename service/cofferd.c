@@ -114,9 +114,10 @@ static void lock_memory(const struct cf_config *cfg)
 
 #ifdef COFFER_TEST_HOOKS
 /* Only in the sanitizer builds the tests run (never in Release): COFFER_TEST_EXIT_FAULT makes
- * `serve` fail on its way out as a bug would, so that tests/support/test_trun.c can show that
- * the suite sees it. leak: memory never freed (LeakSanitizer exits 23); race: two threads write
- * one int (ThreadSanitizer exits 66); abort: abort() after the drain; exit: status 3. */
+ * `serve` fail on its way out as a bug would, so that tests/integration/test_exit_status.c
+ * shows that the suite sees it. leak: memory never freed (LeakSanitizer exits 23); race: two
+ * threads write one int (ThreadSanitizer exits 66); abort: abort() after the drain; exit:
+ * status 3. */
 static void *volatile exit_fault_sink;
 static int exit_fault_shared;
 
