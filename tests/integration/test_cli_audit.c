@@ -68,6 +68,19 @@ static char *ids_ordered(const json_t *evs, bool asc)
     return NULL;
 }
 
+/* `coffer credential create NAME` as the admin, with the pairs {"k": "v"}; its id into id. */
+static void create_credential(const struct tkms *f, const char *name, char id[TAPI_ID_LEN])
+{
+    struct run r;
+
+    coffer_expect(f, &(struct how){ .token = f->api.admin_token, .in = "{\"k\": \"v\"}" },
+                  ARGS("credential", "create", name), 0, &r);
+    json_t *o = one_of(&r);
+    snprintf(id, TAPI_ID_LEN, "%s", tapi_str(o, "id"));
+    json_decref(o);
+    run_free(&r);
+}
+
 static void test_audit_list_prints_json_lines_of_the_rows_its_filters_select(void **state)
 {
     struct tkms *f = *state;
@@ -77,12 +90,7 @@ static void test_audit_list_prints_json_lines_of_the_rows_its_filters_select(voi
     const struct how auditor = { .token = f->api.auditor_token };
 
     tapi_name(name, sizeof(name), "cli-audit-");
-    coffer_expect(f, &(struct how){ .token = f->api.admin_token, .in = "{\"k\": \"v\"}" },
-                  ARGS("credential", "create", name), 0, &r);
-    json_t *o = one_of(&r);
-    snprintf(id, sizeof(id), "%s", tapi_str(o, "id"));
-    json_decref(o);
-    run_free(&r);
+    create_credential(f, name, id);
     coffer_ok(f, &auditor, ARGS("credential", "show", id));
     coffer_ok(f, &auditor, ARGS("credential", "history", id));
     coffer_expect(f, &(struct how){ .token = "coffer_garbage" }, ARGS("credential", "show", id), 3,
@@ -309,12 +317,7 @@ static void test_audit_verify_exits_1_naming_the_row_a_superuser_altered(void **
     const struct how auditor = { .token = f->api.auditor_token };
 
     tapi_name(name, sizeof(name), "cli-tamper-");
-    coffer_expect(f, &(struct how){ .token = f->api.admin_token, .in = "{\"k\": \"v\"}" },
-                  ARGS("credential", "create", name), 0, &r);
-    json_t *o = one_of(&r);
-    snprintf(id, sizeof(id), "%s", tapi_str(o, "id"));
-    json_decref(o);
-    run_free(&r);
+    create_credential(f, name, id);
     for (int i = 0; i < 3; i++)
         coffer_ok(f, &auditor, ARGS("credential", "show", id));
     coffer_ok(f, &auditor, ARGS("audit", "verify"));
@@ -335,7 +338,7 @@ static void test_audit_verify_exits_1_naming_the_row_a_superuser_altered(void **
     coffer_expect(f, &auditor, ARGS("audit", "verify"), 1, &r);
     if (!has_word(err_of(&r), num) || !has_word(err_of(&r), "hash_mismatch"))
         fail_msg("audit verify does not name row %s and hash_mismatch: %s", num, err_of(&r));
-    o = one_of(&r);
+    json_t *o = one_of(&r);
     assert_true(json_is_false(json_object_get(o, "ok")));
     assert_int_equal(tapi_int(o, "first_bad_id"), k);
     assert_int_equal(tapi_int(o, "checked"), k - 1);
