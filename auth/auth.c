@@ -7,6 +7,7 @@
  */
 #include "auth.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -79,7 +80,8 @@ int auth_new(struct db_pool *pool, struct kms_client *kms, const struct cf_confi
     atomic_store(&a->now, wall_seconds);
     if ((r = auth_cache_new(AUTH_CACHE_ENTRIES, &a->tokens)) != 0 ||
         (r = cf_lru_new(AUTH_CACHE_ENTRIES, sizeof(struct auth_principal), &a->api_tokens)) != 0 ||
-        (r = cf_lru_new(AUTH_CACHE_ENTRIES, sizeof(struct auth_role_entry), &a->roles)) != 0) {
+        (r = cf_lru_new(AUTH_CACHE_ENTRIES, sizeof(struct auth_role_entry), &a->roles)) != 0 ||
+        (r = cf_lru_new(AUTH_FAILED_ENTRIES, sizeof(struct auth_failed_entry), &a->failed)) != 0) {
         auth_free(a);
         return r;
     }
@@ -97,6 +99,7 @@ void auth_free(struct auth *a)
     auth_cache_free(a->tokens);
     cf_lru_free(a->api_tokens);
     cf_lru_free(a->roles);
+    cf_lru_free(a->failed);
     free(a->to);
     free(a);
 }
@@ -118,6 +121,34 @@ void auth_forget(struct auth *a, const char *payload)
                cf_sha256(payload + 10, strlen(payload + 10), key) == 0) {
         cf_lru_remove(a->roles, key);
     }
+}
+
+bool auth_failed_recall(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
+                        struct auth_failure *why)
+{
+    struct auth_failed_entry e;
+
+    if (cf_lru_get(a->failed, digest, cf_mono_ms(), &e) != 0)
+        return false;
+    if (e.expired_after != 0 && atomic_load(&a->now)() <= e.expired_after)
+        return false; /* the clock went back: the window decides again */
+    atomic_fetch_add_explicit(&a->failed_hits, 1, memory_order_relaxed);
+    why->reason = e.reason;
+    why->remembered = true;
+    return true;
+}
+
+void auth_failed_remember(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
+                          const struct auth_failure *why, int64_t expired_after)
+{
+    struct auth_failed_entry e = { .reason = why->reason, .expired_after = expired_after };
+
+    cf_lru_put(a->failed, digest, &e, cf_mono_ms() + AUTH_FAILED_MS);
+}
+
+uint64_t auth_failures_remembered(const struct auth *a)
+{
+    return atomic_load_explicit(&a->failed_hits, memory_order_relaxed);
 }
 
 void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses)
@@ -220,7 +251,8 @@ static int token_principal(const struct db_token *t, struct auth_principal *who)
     return 0;
 }
 
-/* Looks a token up in the database (and notes its use); caches what it proves. */
+/* Looks a token up in the database (and notes its use); caches what it proves, and remembers
+ * a token that does not exist, is revoked or has expired (none of which can change back). */
 static int bearer_lookup(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
                          struct auth_principal *who, struct auth_failure *why)
 {
@@ -242,6 +274,8 @@ static int bearer_lookup(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
     if (r == 0 && db_token_touch(c, t.id) != 0) /* informational: a failure does not deny */
         cf_log(CF_LOG_WARN, "token last_used_at not updated", "{s:s}", "token_id", t.id);
     db_release(a->pool, c);
+    if (r == CF_EAUTH)
+        auth_failed_remember(a, digest, why, 0);
     if (r == 0) {
         int64_t now_ms = cf_now_us() / 1000, exp_ms = t.expires_at_us / 1000;
         cf_lru_put(a->api_tokens, digest, who,
@@ -251,7 +285,7 @@ static int bearer_lookup(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
 }
 
 /* Bearer: a coffer API token. Unknown, expired and revoked tokens all fail the same way. */
-static int auth_bearer(struct auth *a, const char *token, bool cached_only,
+static int auth_bearer(struct auth *a, const char *token, bool cheap_only,
                        struct auth_principal *who, struct auth_failure *why)
 {
     uint8_t digest[CF_SHA256_LEN];
@@ -263,8 +297,10 @@ static int auth_bearer(struct auth *a, const char *token, bool cached_only,
     if (cf_lru_get(a->api_tokens, digest, cf_now_us() / 1000, who) == 0) {
         who->cache_hit = true;
         r = 0;
-    } else if (cached_only) {
-        why->reason = "rate_limited";
+    } else if (auth_failed_recall(a, digest, why)) {
+        r = CF_EAUTH;
+    } else if (cheap_only) {
+        why->needs_verification = true;
         r = CF_EAUTH;
     } else {
         r = bearer_lookup(a, digest, who, why);
@@ -276,7 +312,7 @@ static int auth_bearer(struct auth *a, const char *token, bool cached_only,
 }
 
 /* Basic: base64("username:token"); an empty username counts as absent (returns CF_ENOTFOUND). */
-static int auth_basic(struct auth *a, const char *b64, bool cached_only, struct auth_principal *who,
+static int auth_basic(struct auth *a, const char *b64, bool cheap_only, struct auth_principal *who,
                       struct auth_failure *why)
 {
     uint8_t buf[AUTH_BASIC_MAX + 1];
@@ -299,7 +335,7 @@ static int auth_basic(struct auth *a, const char *b64, bool cached_only, struct 
     if (memchr(buf, '\0', n) != NULL || colon + 1 == buf + n)
         goto out; /* NUL inside, or an empty token */
     *colon = '\0';
-    r = auth_kmsauth(a, (const char *)buf, (const char *)colon + 1, cached_only, who, why);
+    r = auth_kmsauth(a, (const char *)buf, (const char *)colon + 1, cheap_only, who, why);
 out:
     OPENSSL_cleanse(buf, sizeof(buf));
     return r;
@@ -315,7 +351,7 @@ static int auth_xauth(struct auth *a, const struct auth_creds *creds, struct aut
     if (creds->x_auth_from == NULL || creds->x_auth_token == NULL || *from == '\0' ||
         *creds->x_auth_token == '\0')
         return CF_EAUTH; /* half a pair is present but unusable: it does not fall through */
-    return auth_kmsauth(a, creds->x_auth_from, creds->x_auth_token, creds->cached_only, who, why);
+    return auth_kmsauth(a, creds->x_auth_from, creds->x_auth_token, creds->cheap_only, who, why);
 }
 
 int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct auth_principal *who,
@@ -327,11 +363,11 @@ int auth_authenticate(struct auth *a, const struct auth_creds *creds, struct aut
     *who = (struct auth_principal){ 0 };
     *why = (struct auth_failure){ .presented = true, .reason = "bad_auth_header" };
     if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-        r = auth_bearer(a, h + 7, creds->cached_only, who, why);
+        r = auth_bearer(a, h + 7, creds->cheap_only, who, why);
     } else {
         r = CF_ENOTFOUND; /* not decided yet */
         if (h != NULL && strncasecmp(h, "Basic ", 6) == 0)
-            r = auth_basic(a, h + 6, creds->cached_only, who, why);
+            r = auth_basic(a, h + 6, creds->cheap_only, who, why);
         if (r == CF_ENOTFOUND && (creds->x_auth_from != NULL || creds->x_auth_token != NULL))
             r = auth_xauth(a, creds, who, why);
         if (r == CF_ENOTFOUND) {

@@ -55,8 +55,9 @@ struct auth_creds {
     const char *authorization;
     const char *x_auth_from;
     const char *x_auth_token;
-    bool cached_only; /* take only credentials already proven and cached: anything else fails
-                         with reason "rate_limited", without a KMS call or a database lookup */
+    bool cheap_only; /* decide only what costs nothing: a credential already proven and
+                        cached, or one remembered as failed. Any other fails (CF_EAUTH) with
+                        needs_verification set, before a KMS call or a database lookup */
 };
 
 /* Why authentication failed, for the access log (never for the client). */
@@ -64,6 +65,8 @@ struct auth_failure {
     bool presented;            /* false: no credentials at all (401 unauthenticated) */
     const char *reason;        /* "bad_auth_header", "api_token_invalid", "kmsauth_*" */
     char claimed[3 * 128 + 1]; /* claimed kmsauth username, sanitised, or "" */
+    bool needs_verification;   /* cheap_only: deciding needs KMS or the database */
+    bool remembered;           /* the credential failed before: decided without any cost */
 };
 
 struct auth;
@@ -86,6 +89,14 @@ void auth_set_clock(struct auth *a, int64_t (*now)(void));
  * "principal:<name>" -> that role); NULL drops everything (notifications may have been
  * missed). Thread-safe. */
 void auth_forget(struct auth *a, const char *payload);
+
+/* Credentials that failed for a reason they cannot outgrow (a ciphertext KMS refuses, a token
+ * that does not exist or has expired) are remembered by digest for AUTH_FAILED_MS, so that
+ * presenting one again costs no KMS call and no database lookup. */
+#define AUTH_FAILED_MS (10 * 60 * 1000)
+
+/* Failures answered from that memory so far. */
+uint64_t auth_failures_remembered(const struct auth *a);
 
 /* The kmsauth token cache's entries, hits and misses. */
 void auth_token_cache_counts(struct auth *a, size_t *entries, uint64_t *hits, uint64_t *misses);

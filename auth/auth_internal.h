@@ -26,19 +26,40 @@ struct auth {
     char *to;               /* COFFER_AUTH_CONTEXT */
     int64_t max_lifetime_s; /* COFFER_KMSAUTH_MAX_LIFETIME in seconds */
     struct auth_keyset service_keys, user_keys;
-    pthread_mutex_t key_lock;       /* guards the keysets' arns and resolved */
-    struct auth_cache *tokens;      /* kmsauth tokens */
-    struct cf_lru *api_tokens;      /* SHA-256 of an API token -> its principal, 10 s at most */
-    struct cf_lru *roles;           /* SHA-256 of a principal name -> its role, 10 s at most */
+    pthread_mutex_t key_lock;  /* guards the keysets' arns and resolved */
+    struct auth_cache *tokens; /* kmsauth tokens */
+    struct cf_lru *api_tokens; /* SHA-256 of an API token -> its principal, 10 s at most */
+    struct cf_lru *roles;      /* SHA-256 of a principal name -> its role, 10 s at most */
+    struct cf_lru *failed;     /* digest of a lastingly failed credential -> auth_failed_entry */
+    _Atomic uint64_t failed_hits;
     _Atomic(int64_t (*)(void)) now; /* epoch seconds; tests may replace it */
 };
 
 /* Validates a kmsauth username and token (API.md 2.3) into *who. CF_EAUTH with why->reason
- * set, or CF_EUNAVAIL when KMS or the database cannot be reached. cached_only: a token not in
- * the token cache fails ("rate_limited") without a KMS call. */
+ * set, or CF_EUNAVAIL when KMS or the database cannot be reached. cheap_only: a token neither
+ * cached nor remembered as failed fails with why->needs_verification, without a KMS call. */
 CF_MUST_CHECK int auth_kmsauth(struct auth *a, const char *username, const char *token,
-                               bool cached_only, struct auth_principal *who,
+                               bool cheap_only, struct auth_principal *who,
                                struct auth_failure *why);
+
+/* Failed credentials remembered at once; the least recently presented go first. */
+#define AUTH_FAILED_ENTRIES 16384
+
+/* What the failure memory holds for a credential: the reason it failed with (a string
+ * literal), and for a kmsauth token that had expired, its not_after (the memory holds only
+ * while the clock of token windows is past it). */
+struct auth_failed_entry {
+    const char *reason;
+    int64_t expired_after; /* epoch seconds; 0: failed whatever the time */
+};
+
+/* True (and why filled) if the credential of digest failed before. */
+bool auth_failed_recall(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
+                        struct auth_failure *why);
+
+/* Remembers that the credential of digest failed for why->reason; expired_after as above. */
+void auth_failed_remember(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
+                          const struct auth_failure *why, int64_t expired_after);
 
 /* How long a cached API token or role may be used without a change notification: a lost
  * notification delays a revocation by at most this long (API.md 8.1). */

@@ -205,10 +205,12 @@ static int parse_payload(const struct cf_secret *plain, struct auth_token_info *
     return r;
 }
 
-/* Steps 5-9 of API.md 2.3 for a token not in the cache. */
+/* Steps 5-9 of API.md 2.3 for a token not in the cache. *lasting: it failed for what the
+ * token is (a ciphertext KMS calls invalid, another key, a bad payload or lifetime), not for
+ * anything that may change, such as coffer's own permission to use the key. */
 static int validate(struct auth *a, const struct username *u, struct auth_keyset *ks,
                     const uint8_t *blob, size_t n, struct auth_token_info *info,
-                    struct auth_failure *why)
+                    struct auth_failure *why, bool *lasting)
 {
     struct kms_context ctx = { 0 };
     struct cf_secret plain = { 0 };
@@ -226,11 +228,14 @@ static int validate(struct auth *a, const struct username *u, struct auth_keyset
         r = CF_EUNAVAIL; /* the caller is not at fault */
         goto out;
     }
-    r = CF_EAUTH;
     if (plain.data == NULL) {
         why->reason = "kmsauth_decrypt";
+        *lasting = r == CF_EINTEGRITY; /* InvalidCiphertext, IncorrectKey */
+        r = CF_EAUTH;
         goto out;
     }
+    r = CF_EAUTH;
+    *lasting = true;
     why->reason = "kmsauth_wrong_key";
     if (!key_allowed(a, ks, arn))
         goto out;
@@ -241,6 +246,7 @@ static int validate(struct auth *a, const struct username *u, struct auth_keyset
     int64_t life = info->not_after - info->not_before;
     if (life < 0 || life > a->max_lifetime_s)
         goto out;
+    *lasting = false;
     r = 0;
 out:
     cf_secret_free(&plain);
@@ -294,34 +300,43 @@ static int principal_of(struct auth *a, const struct auth_token_info *info,
     return 0;
 }
 
-/* Steps 4-8: the cache, else KMS and the checks of a fresh token (then cached). */
+/* Steps 4-8: the cache, else KMS and the checks of a fresh token (then cached). A lasting
+ * failure is remembered, so that the same token costs nothing the next time. */
 static int check_token(struct auth *a, const struct username *u, struct auth_keyset *ks,
                        const uint8_t *blob, size_t n, const uint8_t key[CF_SHA256_LEN], int64_t now,
-                       bool cached_only, struct auth_token_info *info, bool *hit,
+                       bool cheap_only, struct auth_token_info *info, bool *hit,
                        struct auth_failure *why)
 {
+    bool lasting = false;
     int r;
 
     *hit = auth_cache_get(a->tokens, key, now, info) == 0;
     if (*hit)
         return 0;
-    if (cached_only) {
-        why->reason = "rate_limited";
+    if (auth_failed_recall(a, key, why))
+        return CF_EAUTH;
+    if (cheap_only) {
+        why->needs_verification = true;
         return CF_EAUTH;
     }
-    if ((r = validate(a, u, ks, blob, n, info, why)) != 0)
+    if ((r = validate(a, u, ks, blob, n, info, why, &lasting)) != 0) {
+        if (r == CF_EAUTH && lasting)
+            auth_failed_remember(a, key, why, 0);
         return r;
+    }
     info->version = u->version;
     info->user_type = (int)u->type;
     memcpy(info->from, u->from, sizeof(info->from));
     why->reason = "kmsauth_window";
+    if (now > info->not_after) /* expired, while the clock moves on; not yet valid is not */
+        auth_failed_remember(a, key, why, info->not_after);
     if (now < info->not_before || now > info->not_after)
-        return CF_EAUTH; /* failures are never cached */
+        return CF_EAUTH;
     auth_cache_put(a->tokens, key, info);
     return 0;
 }
 
-int auth_kmsauth(struct auth *a, const char *username, const char *token, bool cached_only,
+int auth_kmsauth(struct auth *a, const char *username, const char *token, bool cheap_only,
                  struct auth_principal *who, struct auth_failure *why)
 {
     uint8_t blob[KMSAUTH_BLOB_MAX], key[CF_SHA256_LEN];
@@ -345,7 +360,7 @@ int auth_kmsauth(struct auth *a, const char *username, const char *token, bool c
     if (strlen(token) <= KMSAUTH_TOKEN_MAX &&
         cf_b64_decode(CF_B64_STD, token, strlen(token), blob, sizeof(blob), &n) == 0 && n > 0 &&
         cache_key(a, token, &u, key) == 0)
-        r = check_token(a, &u, ks, blob, n, key, now, cached_only, &info, &hit, why);
+        r = check_token(a, &u, ks, blob, n, key, now, cheap_only, &info, &hit, why);
     OPENSSL_cleanse(blob, sizeof(blob)); /* the token is a bearer credential */
     OPENSSL_cleanse(key, sizeof(key));
     if (r != 0)

@@ -66,10 +66,22 @@ static const struct setting settings[] = {
       "too_many_connections and are closed" },
     { "COFFER_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
       INT(auth_failures_per_minute), "60", 0, 60000, NULL,
-      "failed authentications one client address may have a minute (after a burst): past it, "
-      "only credentials already proven are taken, others get 429 (0: no limit)" },
+      "failed authentications one client may have a minute (after a burst): past it, its "
+      "failures are answered 429 instead of 401; a credential that verifies is always taken "
+      "(0: no limit)" },
     { "COFFER_AUTH_FAILURE_BURST", "--auth-failure-burst", INT(auth_failure_burst), "20", 1, 100000,
-      NULL, "failed authentications one client address may have at once" },
+      NULL, "failed authentications one client may have at once" },
+    { "COFFER_AUTH_VERIFY_CONCURRENCY", "--auth-verify-concurrency", INT(auth_verify_concurrency),
+      "32", 0, 1024, NULL,
+      "credentials not yet proven that are checked at once (a KMS Decrypt or a token lookup "
+      "each); more wait their turn, fairly across clients and claimed names (0: no limit)" },
+    { "COFFER_AUTH_VERIFY_WAIT_MS", "--auth-verify-wait-ms", INT(auth_verify_wait_ms), "1000", 1,
+      60000, NULL,
+      "longest wait for that turn; then 503 overloaded with Retry-After (coffer is busy, the "
+      "caller is not at fault)" },
+    { "COFFER_LIMIT_IPV6_PREFIX", "--limit-ipv6-prefix", INT(limit_ipv6_prefix), "64", 1, 128, NULL,
+      "IPv6 clients are counted per network of this prefix length by the per-client limits "
+      "(one /64 is usually one host)" },
     { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, CF_SECRET_MAX,
       NULL,
       "largest request body accepted, at most 1 MiB (bodies are held as secrets); larger gets "

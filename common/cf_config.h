@@ -23,6 +23,9 @@ struct cf_config {
     int64_t max_connections_per_ip;   /* 0 = no cap */
     int64_t auth_failures_per_minute; /* per client address; 0 = no limit */
     int64_t auth_failure_burst;
+    int64_t auth_verify_concurrency; /* unproven credentials checked at once; 0 = no limit */
+    int64_t auth_verify_wait_ms;     /* longest wait for a turn to check one */
+    int64_t limit_ipv6_prefix;       /* IPv6 clients are limited per this prefix */
     int64_t max_body;                /* request body limit, bytes */
     int64_t max_request_line;        /* bytes of method, target and version */
     int64_t max_header_bytes;        /* bytes of all header lines */

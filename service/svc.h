@@ -43,6 +43,7 @@ struct svc_limits {
 struct svc_admit;
 struct svc_listener;
 struct svc_ratelimit;
+struct svc_gate;
 struct svc_tls;
 
 /* Read-only after start-up; handlers receive it through the request. */
@@ -58,7 +59,8 @@ struct svc_ctx {
     struct svc_listener *listener;   /* the change listener (svc_listen.c) */
     struct svc_tls *tls;             /* NULL: plain HTTP */
     struct svc_admit *admit;         /* connections per client address */
-    struct svc_ratelimit *ratelimit; /* failed authentications per client address */
+    struct svc_ratelimit *ratelimit; /* failed authentications per client */
+    struct svc_gate *verify_gate;    /* turns at checking credentials not yet proven */
     struct svc_limits limits;
     atomic_bool stopping;
 };
@@ -110,6 +112,7 @@ enum svc_code {
     SVC_AUDIT_UNAVAILABLE,
     SVC_NOT_READY,
     SVC_TOO_MANY_CONNECTIONS,
+    SVC_OVERLOADED,
     SVC_CODE_COUNT /* not a code: how many there are (svc_errors.c checks its table) */
 };
 

@@ -13,6 +13,7 @@
 #include "cf_time.h"
 #include "svc.h"
 #include "svc_api.h"
+#include "svc_gate.h"
 #include "svc_metrics.h"
 #include "svc_ratelimit.h"
 
@@ -47,6 +48,28 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
     return 0;
 }
 
+/* Authenticates with what costs nothing (a proven credential in a cache, or one remembered as
+ * failed); a credential that needs KMS or the database waits its turn at the verify gate
+ * first. CF_ETIMEOUT when no turn came in time (nothing was checked). */
+static int authenticate(struct svc_req *req, struct auth_creds *creds, const char *client)
+{
+    struct svc_ctx *ctx = req->ctx;
+
+    creds->cheap_only = true;
+    int r = auth_authenticate(ctx->auth, creds, &req->who, &req->why);
+    if (r != CF_EAUTH || !req->why.needs_verification)
+        return r;
+    /* the identity a credential claims (a kmsauth username; none for an API token), so that
+     * garbage claiming one name does not hold up a service claiming another */
+    int64_t until = cf_mono_ms() + ctx->cfg->auth_verify_wait_ms;
+    if (svc_gate_enter(ctx->verify_gate, client, req->why.claimed, until) != 0)
+        return CF_ETIMEOUT;
+    creds->cheap_only = false;
+    r = auth_authenticate(ctx->auth, creds, &req->who, &req->why);
+    svc_gate_leave(ctx->verify_gate);
+    return r;
+}
+
 int svc_authenticate(struct svc_req *req)
 {
     struct auth_creds creds = {
@@ -54,20 +77,23 @@ int svc_authenticate(struct svc_req *req)
         .x_auth_from = svc_header(req, "X-Auth-From"),
         .x_auth_token = svc_header(req, "X-Auth-Token"),
     };
+    struct svc_ctx *ctx = req->ctx;
+    char client[SVC_LIMIT_KEY_MAX];
     enum svc_code code;
     const char *result = "denied", *reason;
-    int64_t now = cf_mono_ms();
+    const char *retry_after = NULL;
+    char retry[24];
 
-    /* an address past its failures gets only what needs neither KMS nor the database */
-    creds.cached_only = svc_ratelimit_limited(req->ctx->ratelimit, req->remote_addr, now);
-    int r = auth_authenticate(req->ctx->auth, &creds, &req->who, &req->why);
+    svc_limit_key(req->remote_addr, (int)ctx->cfg->limit_ipv6_prefix, client);
+    /* a client past its failures is not refused: a credential that verifies is taken; only
+     * its failures are answered 429 instead of 401 */
+    bool limited = svc_ratelimit_limited(ctx->ratelimit, client, cf_mono_ms());
+    int r = authenticate(req, &creds, client);
     const char *auth_h = creds.authorization;
-    bool limited = r == CF_EAUTH && strcmp(req->why.reason, "rate_limited") == 0;
 
-    if (r == CF_EAUTH && req->why.presented && !limited)
-        svc_ratelimit_failure(req->ctx->ratelimit, req->remote_addr, now);
-
-    if (r != CF_EAUTH || req->why.presented) {
+    if (r == CF_EAUTH && req->why.presented)
+        svc_ratelimit_failure(ctx->ratelimit, client, cf_mono_ms());
+    if (r != CF_ETIMEOUT && (r != CF_EAUTH || req->why.presented)) {
         svc_metrics_auth(auth_h != NULL && strncasecmp(auth_h, "Bearer ", 7) == 0 ? "api_token"
                                                                                   : "kmsauth",
                          r == 0, req->who.cache_hit);
@@ -80,25 +106,32 @@ int svc_authenticate(struct svc_req *req)
         req->authenticated = true;
         code = SVC_FORBIDDEN;
         reason = svc_code_name(code);
+    } else if (r == CF_ETIMEOUT) { /* coffer is busy: the caller is not at fault */
+        req->authenticated = false;
+        code = SVC_OVERLOADED;
+        result = "error";
+        reason = svc_code_name(code);
+        retry_after = "1";
     } else if (r == CF_EUNAVAIL) {
         req->authenticated = false;
         code = strcmp(req->why.reason, "kms_unavailable") == 0 ? SVC_KMS_UNAVAILABLE
                                                                : SVC_DATABASE_UNAVAILABLE;
         result = "error";
         reason = svc_code_name(code);
-    } else if (limited) {
+    } else if (limited && req->why.presented) {
         req->authenticated = false;
         code = SVC_TOO_MANY_FAILURES;
         reason = req->why.reason;
-        char retry[24];
         if (cf_fmt(retry, sizeof(retry), "%lld",
-                   (long long)svc_ratelimit_refused(req->ctx->ratelimit)) == 0)
-            svc_add_header(req, "Retry-After", retry);
+                   (long long)svc_ratelimit_refused(ctx->ratelimit)) == 0)
+            retry_after = retry;
     } else {
         req->authenticated = false;
         code = req->why.presented ? SVC_AUTHENTICATION_FAILED : SVC_UNAUTHENTICATED;
         reason = req->why.reason;
     }
+    if (retry_after != NULL)
+        svc_add_header(req, "Retry-After", retry_after);
     if (svc_audit(req, result, reason, NULL, NULL) != 0)
         code = SVC_AUDIT_UNAVAILABLE;
     svc_reply_error(req, code, NULL, NULL);

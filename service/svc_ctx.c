@@ -12,6 +12,7 @@
 #include "db_migrate.h"
 #include "svc_admit.h"
 #include "svc_bundles.h"
+#include "svc_gate.h"
 #include "svc_ratelimit.h"
 #include "svc_tls.h"
 
@@ -68,6 +69,7 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
                              .credential_bytes = (size_t)cfg->max_credential_bytes,
                              .service_credentials = (size_t)cfg->max_service_credentials };
     ctx->ratelimit = svc_ratelimit_new(cfg->auth_failures_per_minute, cfg->auth_failure_burst);
+    ctx->verify_gate = svc_gate_new((size_t)cfg->auth_verify_concurrency);
     ctx->admit = svc_admit_new((size_t)cfg->threads + 1, cfg->max_connections_per_ip);
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
@@ -110,5 +112,6 @@ void svc_ctx_close(struct svc_ctx *ctx)
     svc_tls_free(ctx->tls);
     svc_admit_free(ctx->admit);
     svc_ratelimit_free(ctx->ratelimit);
+    svc_gate_free(ctx->verify_gate);
     *ctx = (struct svc_ctx){ 0 };
 }

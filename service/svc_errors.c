@@ -49,8 +49,7 @@ static const struct code_desc code_descs[] = {
       "the request body did not arrive within the request timeout" },
     { SVC_NAME_CONFLICT, 409, "name_conflict", "the name is already used" },
     { SVC_TOO_MANY_FAILURES, 429, "too_many_failures",
-      "too many failed authentications from this address: only credentials already proven "
-      "are taken for now; retry later" },
+      "authentication failed, and this client has failed too often: retry later" },
     { SVC_REVISION_CONFLICT, 409, "revision_conflict",
       "the resource changed: expected_revision is stale" },
     { SVC_TOKEN_NAME_CONFLICT, 409, "token_name_conflict", "an active token has this name" },
@@ -72,6 +71,8 @@ static const struct code_desc code_descs[] = {
     { SVC_NOT_READY, 503, "not_ready", "not ready" },
     { SVC_TOO_MANY_CONNECTIONS, 503, "too_many_connections",
       "this address has too many connections open: close some, or retry later" },
+    { SVC_OVERLOADED, 503, "overloaded",
+      "the server is checking too many new credentials at once: retry shortly" },
 };
 
 /* A code added to enum svc_code but not described here stops the build, as -Wswitch would. */

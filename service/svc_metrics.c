@@ -13,6 +13,7 @@
 #include "kms_cache.h"
 #include "svc_admit.h"
 #include "svc_bundles.h"
+#include "svc_gate.h"
 #include "svc_ratelimit.h"
 
 #define MAX_ROUTES 128 /* the route table is smaller; the last slot counts unmatched paths */
@@ -246,6 +247,29 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         (unsigned long long)svc_ratelimit_refusals(ctx->ratelimit));
 }
 
+/* The verify gate (unproven credentials checked at once, fairly) and the failure memory. */
+static int print_verify(struct cf_buf *b, const struct svc_ctx *ctx)
+{
+    struct svc_gate_stats g = { 0 };
+
+    if (ctx->verify_gate != NULL)
+        svc_gate_stats(ctx->verify_gate, &g);
+    return cf_buf_printf(
+        b,
+        "# TYPE coffer_auth_verifications_total counter\n"
+        "coffer_auth_verifications_total{turn=\"at_once\"} %llu\n"
+        "coffer_auth_verifications_total{turn=\"after_waiting\"} %llu\n"
+        "# TYPE coffer_auth_verify_overloaded_total counter\n"
+        "coffer_auth_verify_overloaded_total %llu\n"
+        "# TYPE coffer_auth_verifications_in_flight gauge\n"
+        "coffer_auth_verifications_in_flight %zu\n"
+        "# TYPE coffer_auth_failures_remembered_total counter\n"
+        "coffer_auth_failures_remembered_total %llu\n",
+        (unsigned long long)(g.passed - g.waited), (unsigned long long)g.waited,
+        (unsigned long long)g.timed_out, g.inside,
+        (unsigned long long)(ctx->auth != NULL ? auth_failures_remembered(ctx->auth) : 0));
+}
+
 static int print_audit(struct cf_buf *b, const struct svc_ctx *ctx)
 {
     struct audit_writer_stats st = { 0 };
@@ -318,6 +342,8 @@ int svc_h_metrics(struct svc_req *req)
         r = print_durations(&b);
     if (r == 0)
         r = print_auth(&b);
+    if (r == 0)
+        r = print_verify(&b, req->ctx);
     if (r == 0)
         r = print_kms(&b, req->ctx);
     if (r != 0) {

@@ -1,17 +1,18 @@
 /*
- * svc_ratelimit.c - failed authentication per client address: a token bucket each.
+ * svc_ratelimit.c - failed authentication per client: a token bucket each.
  *
- * Every failed authentication of an address takes one token from its bucket, which holds
- * burst tokens and refills at per_minute a minute. An address with an empty bucket is not
- * locked out: its credentials are still taken when they are already proven and cached (a
- * service that has fetched its bundle once goes on fetching it), and a token comes back every
- * 60 / per_minute seconds, so a new credential gets through soon even while an attacker at the
- * same address keeps failing. What is refused is only the expensive part, a KMS decryption or
- * a database lookup of a credential nobody has proven yet. Buckets live in an LRU map keyed by
- * the SHA-256 of the address, dropped once full again.
+ * Every failed authentication of a client takes one token from its bucket, which holds burst
+ * tokens and refills at per_minute a minute. A client with an empty bucket is not locked out:
+ * its credentials are still checked (svc_auth.c), and one that verifies is taken; what changes
+ * is that its failures are answered 429 with Retry-After instead of 401. Buckets live in an LRU
+ * map keyed by the SHA-256 of the client key, dropped once full again.
+ *
+ * The client key aggregates IPv6 per network (a /64 by default): a host that rotates its
+ * address within its network is still one client.
  */
 #include "svc_ratelimit.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "cf_crypto.h"
 #include "cf_lru.h"
 #include "cf_mem.h"
+#include "cf_str.h"
 
 #define BUCKETS_MAX 65536 /* addresses tracked at once; the least recently seen go first */
 
@@ -33,6 +35,35 @@ static int64_t ceil_pos(double x)
 {
     int64_t i = (int64_t)x;
     return (double)i < x ? i + 1 : i;
+}
+
+void svc_limit_key(const char *addr, int v6_prefix, char out[SVC_LIMIT_KEY_MAX])
+{
+    unsigned char a6[16];
+    char text[INET6_ADDRSTRLEN];
+
+    if (inet_pton(AF_INET6, addr, a6) == 1) {
+        static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        if (memcmp(a6, mapped, sizeof(mapped)) == 0 &&
+            inet_ntop(AF_INET, a6 + 12, text, sizeof(text)) != NULL &&
+            cf_fmt(out, SVC_LIMIT_KEY_MAX, "%s", text) == 0)
+            return;
+        int bits = v6_prefix < 0 ? 0 : v6_prefix > 128 ? 128 : v6_prefix;
+        for (int i = 0; i < 16; i++) {
+            int keep = bits - i * 8; /* bits of byte i inside the prefix */
+            if (keep <= 0)
+                a6[i] = 0;
+            else if (keep < 8)
+                a6[i] &= (unsigned char)(0xff << (8 - keep));
+        }
+        if (inet_ntop(AF_INET6, a6, text, sizeof(text)) != NULL &&
+            cf_fmt(out, SVC_LIMIT_KEY_MAX, "%s/%d", text, bits) == 0)
+            return;
+    }
+    /* IPv4 as it is; anything else (never expected) bounded */
+    size_t n = strnlen(addr, SVC_LIMIT_KEY_MAX - 1);
+    memcpy(out, addr, n);
+    out[n] = '\0';
 }
 
 struct bucket {
@@ -82,17 +113,17 @@ static struct bucket current(struct svc_ratelimit *rl, const uint8_t key[CF_SHA2
     return b;
 }
 
-static bool address_key(const char *addr, uint8_t key[CF_SHA256_LEN])
+static bool digest_of(const char *client, uint8_t key[CF_SHA256_LEN])
 {
-    return cf_sha256(addr, strlen(addr), key) == 0;
+    return cf_sha256(client, strlen(client), key) == 0;
 }
 
-bool svc_ratelimit_limited(struct svc_ratelimit *rl, const char *addr, int64_t now_ms)
+bool svc_ratelimit_limited(struct svc_ratelimit *rl, const char *client, int64_t now_ms)
 {
     uint8_t key[CF_SHA256_LEN];
     bool limited;
 
-    if (rl == NULL || rl->buckets == NULL || !address_key(addr, key))
+    if (rl == NULL || rl->buckets == NULL || !digest_of(client, key))
         return false;
     pthread_mutex_lock(&rl->lock);
     limited = current(rl, key, now_ms).tokens < 1.0;
@@ -100,11 +131,11 @@ bool svc_ratelimit_limited(struct svc_ratelimit *rl, const char *addr, int64_t n
     return limited;
 }
 
-void svc_ratelimit_failure(struct svc_ratelimit *rl, const char *addr, int64_t now_ms)
+void svc_ratelimit_failure(struct svc_ratelimit *rl, const char *client, int64_t now_ms)
 {
     uint8_t key[CF_SHA256_LEN];
 
-    if (rl == NULL || rl->buckets == NULL || !address_key(addr, key))
+    if (rl == NULL || rl->buckets == NULL || !digest_of(client, key))
         return;
     pthread_mutex_lock(&rl->lock);
     struct bucket b = current(rl, key, now_ms);

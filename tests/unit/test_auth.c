@@ -118,12 +118,12 @@ static char *window_token(struct fx *f, const char *key, int version, const char
 }
 
 /* Authenticates with the X-Auth pair; returns auth_authenticate's result. */
-static int xauth(struct auth *a, const char *username, const char *token, bool cached_only,
+static int xauth(struct auth *a, const char *username, const char *token, bool cheap_only,
                  struct auth_principal *who, struct auth_failure *why)
 {
     struct auth_creds c = { .x_auth_from = username,
                             .x_auth_token = token,
-                            .cached_only = cached_only };
+                            .cheap_only = cheap_only };
     return auth_authenticate(a, &c, who, why);
 }
 
@@ -376,7 +376,7 @@ static void test_v1_and_v2_service_tokens_are_accepted_then_served_from_the_cach
     /* the same token again: from the cache, also in the Basic wire form */
     assert_int_equal(basic(f->a, "svc-a", v1, &who, &why), 0);
     assert_true(who.cache_hit);
-    assert_int_equal(xauth(f->a, "svc-a", v1, true, &who, &why), 0); /* cached_only */
+    assert_int_equal(xauth(f->a, "svc-a", v1, true, &who, &why), 0); /* cheap_only */
     assert_true(who.cache_hit);
 
     assert_int_equal(basic(f->a, "2/service/svc-b", v2, &who, &why), 0);
@@ -599,10 +599,10 @@ test_credential_sources_are_taken_in_order_and_a_broken_one_does_not_fall_throug
     char bearer[80];
     snprintf(bearer, sizeof(bearer), "bearer %s", api_token('A'));
     c.authorization = bearer;
-    c.cached_only = true; /* well formed, not cached: no database lookup */
+    c.cheap_only = true; /* well formed, not cached: no database lookup */
     assert_int_equal(auth_authenticate(f->a, &c, &who, &why), CF_EAUTH);
-    assert_string_equal(why.reason, "rate_limited");
-    c.cached_only = false;
+    assert_true(why.needs_verification);
+    c.cheap_only = false;
 
     /* Basic with an empty username counts as absent: the X-Auth pair decides */
     c.authorization = "Basic OnNvbWV0aGluZw=="; /* ":something" */
@@ -637,7 +637,7 @@ test_credential_sources_are_taken_in_order_and_a_broken_one_does_not_fall_throug
     free(tok);
 }
 
-static void test_cached_only_takes_only_tokens_already_proven(void **state)
+static void test_cheap_only_decides_only_what_costs_nothing(void **state)
 {
     struct fx *f = *state;
     struct auth_principal who;
@@ -645,15 +645,62 @@ static void test_cached_only_takes_only_tokens_already_proven(void **state)
     char *tok = window_token(f, "alias/coffer-auth", 1, "service", "svc-r", T0, T0 + 60);
 
     assert_int_equal(xauth(f->a, "svc-r", tok, true, &who, &why), CF_EAUTH);
-    assert_string_equal(why.reason, "rate_limited");
+    assert_true(why.needs_verification);
+    assert_false(why.remembered);
     assert_int_equal(cached_tokens(f->a), 0);
     assert_int_equal(xauth(f->a, "svc-r", tok, false, &who, &why), 0);
+    assert_false(why.needs_verification);
     assert_int_equal(xauth(f->a, "svc-r", tok, true, &who, &why), 0);
     assert_true(who.cache_hit);
     /* the cache entry is bound to the username: another from is not a hit */
     assert_int_equal(xauth(f->a, "2/service/svc-r", tok, true, &who, &why), CF_EAUTH);
-    assert_string_equal(why.reason, "rate_limited");
+    assert_true(why.needs_verification);
     free(tok);
+}
+
+/* A credential that failed for what it is is remembered: presented again, it is refused with
+ * the same reason and no cost, also when only cheap answers are allowed; one that failed for
+ * what may change (not valid yet) is not. */
+static void test_lasting_failures_are_remembered(void **state)
+{
+    struct fx *f = *state;
+    struct auth_principal who;
+    struct auth_failure why;
+    char *wrong_to = encrypt_token(f, "alias/coffer-auth", 1, NULL, "svc-g", "another-server",
+                                   "{\"not_before\": \"20250214T152441Z\"}");
+    char *expired = window_token(f, "alias/coffer-auth", 1, "service", "svc-e", T0 - 600, T0 - 60);
+    char *early = window_token(f, "alias/coffer-auth", 1, "service", "svc-f", T0 + 60, T0 + 120);
+    uint64_t before = auth_failures_remembered(f->a);
+
+    /* a ciphertext KMS refuses (its context names another server) */
+    assert_int_equal(xauth(f->a, "svc-g", wrong_to, false, &who, &why), CF_EAUTH);
+    assert_string_equal(why.reason, "kmsauth_decrypt");
+    assert_false(why.remembered);
+    assert_int_equal(xauth(f->a, "svc-g", wrong_to, true, &who, &why), CF_EAUTH);
+    assert_string_equal(why.reason, "kmsauth_decrypt");
+    assert_true(why.remembered);
+    assert_false(why.needs_verification);
+    /* the memory is bound to the username too */
+    assert_int_equal(xauth(f->a, "svc-h", wrong_to, true, &who, &why), CF_EAUTH);
+    assert_true(why.needs_verification);
+
+    /* expired: for good */
+    assert_int_equal(xauth(f->a, "svc-e", expired, false, &who, &why), CF_EAUTH);
+    assert_string_equal(why.reason, "kmsauth_window");
+    assert_int_equal(xauth(f->a, "svc-e", expired, true, &who, &why), CF_EAUTH);
+    assert_true(why.remembered);
+    assert_string_equal(why.reason, "kmsauth_window");
+
+    /* not valid yet: checked again each time */
+    assert_int_equal(xauth(f->a, "svc-f", early, false, &who, &why), CF_EAUTH);
+    assert_string_equal(why.reason, "kmsauth_window");
+    assert_int_equal(xauth(f->a, "svc-f", early, true, &who, &why), CF_EAUTH);
+    assert_true(why.needs_verification);
+    assert_false(why.remembered);
+    assert_int_equal(auth_failures_remembered(f->a), before + 2);
+    free(wrong_to);
+    free(expired);
+    free(early);
 }
 
 /* --- forgetting cached API tokens and roles --- */
@@ -675,7 +722,7 @@ static void test_forget_drops_api_tokens_and_the_named_role_or_everything(void *
     char *carol = window_token(f, "alias/coffer-user-auth", 2, "user", "carol", T0, T0 + 60);
 
     snprintf(bearer, sizeof(bearer), "Bearer %s", api);
-    struct auth_creds c = { .authorization = bearer, .cached_only = true };
+    struct auth_creds c = { .authorization = bearer, .cheap_only = true };
     /* what a database lookup would have cached */
     assert_int_equal(cf_sha256(api, strlen(api), digest), 0);
     cf_lru_put(f->a->api_tokens, digest, &cached, cf_now_us() / 1000 + AUTH_STALE_MS);
@@ -698,7 +745,7 @@ static void test_forget_drops_api_tokens_and_the_named_role_or_everything(void *
 
     auth_forget(f->a, "token:tok_1");
     assert_int_equal(auth_authenticate(f->a, &c, &who, &why), CF_EAUTH);
-    assert_string_equal(why.reason, "rate_limited");
+    assert_true(why.needs_verification);
     assert_int_equal(xauth(f->a, "2/user/carol", carol, false, &who, &why), 0); /* kept */
 
     cf_lru_put(f->a->api_tokens, digest, &cached, cf_now_us() / 1000 + AUTH_STALE_MS);
@@ -825,7 +872,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_credential_sources_are_taken_in_order_and_a_broken_one_does_not_fall_through,
             setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cached_only_takes_only_tokens_already_proven, setup,
+        cmocka_unit_test_setup_teardown(test_lasting_failures_are_remembered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cheap_only_decides_only_what_costs_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_forget_drops_api_tokens_and_the_named_role_or_everything, setup, teardown),
