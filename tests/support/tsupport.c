@@ -512,7 +512,7 @@ static void child_exec_cofferd(const struct t_cofferd *d, const struct t_db *db,
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that failed or crashed */
 
     snprintf(url, sizeof(url), "COFFER_DATABASE_URL=%s", db->app_url);
-    snprintf(listen, sizeof(listen), "COFFER_LISTEN=127.0.0.1:%d", d->port);
+    snprintf(listen, sizeof(listen), "COFFER_LISTEN=%s:%d", d->v6 ? "[::1]" : "127.0.0.1", d->port);
     snprintf(mig, sizeof(mig), "COFFER_MIGRATIONS_DIR=%s", t_env("COFFER_TEST_MIGRATIONS"));
     snprintf(keys, sizeof(keys), "COFFER_LOCAL_KEY_FILE=%s", d->key_file);
     putenv(url);
@@ -540,10 +540,12 @@ void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env
 
     *d = (struct t_cofferd){ 0 };
     d->port = t_free_port();
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
         d->tls = d->tls || strncmp(env[i], "COFFER_TLS_CERT=", 16) == 0;
-    snprintf(d->base_url, sizeof(d->base_url), "%s://127.0.0.1:%d", d->tls ? "https" : "http",
-             d->port);
+        d->v6 = d->v6 || strcmp(env[i], "COFFER_TEST_LISTEN=::1") == 0;
+    }
+    snprintf(d->base_url, sizeof(d->base_url), "%s://%s:%d", d->tls ? "https" : "http",
+             d->v6 ? "[::1]" : "127.0.0.1", d->port);
     snprintf(d->log_path, sizeof(d->log_path), "%s/cofferd-%d.log", work ? work : "/tmp", d->port);
     t_env("COFFER_TEST_COFFERD");
     t_key_file(d->key_file, sizeof(d->key_file));

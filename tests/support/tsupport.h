@@ -88,14 +88,15 @@ struct t_cofferd {
     char key_file[256]; /* the local KMS key file it was given by default */
     bool tls;           /* env set COFFER_TLS_CERT: base_url is https, and readiness is the
                            port accepting (a client certificate may be required) */
+    bool v6;            /* env set COFFER_TEST_LISTEN=::1: it listens on [::1], not 127.0.0.1 */
 };
 
 /* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
  * on a free port, and waits until /healthcheck answers (with TLS: until the port accepts).
  * The limit on failed authentications per address is off (COFFER_AUTH_FAILURES_PER_MINUTE=0)
- * unless env sets it. It gets
- * a fresh local KMS key file unless env sets COFFER_LOCAL_KEY_FILE (two nodes of one service share
- * one). */
+ * unless env sets it. It gets a fresh local KMS key file unless env sets COFFER_LOCAL_KEY_FILE
+ * (two nodes of one service share one). With COFFER_TEST_LISTEN=::1 in env it listens on
+ * [::1] instead of 127.0.0.1. */
 void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env[]);
 
 /* Waits (up to 60 s) until d's log says its change listener is connected, failing the test
