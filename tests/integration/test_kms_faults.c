@@ -12,7 +12,9 @@
  * - with KMS attempts of 30 s each (the relay holds every one until curl gives up) and four
  *   of them, COFFER_REQUEST_DEADLINE_MS of 1.5 s ends the cold fetch first: 503
  *   kms_unavailable well within 10 s (a deadline that only stopped the retries would answer
- *   after one whole 30 s attempt), and its access-log row is written.
+ *   after one whole 30 s attempt), and its access-log row is written;
+ * - with one check of a new credential allowed at once and that one stalled at KMS, a second
+ *   new token is answered 503 overloaded with Retry-After after its second of waiting.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -278,9 +280,85 @@ static void test_the_request_deadline_ends_a_stalled_kms_call(void **state)
     tproxy_stop(px);
 }
 
+struct fetch_call {
+    struct tapi *api;
+    const struct svc *s;
+    struct t_resp r;
+};
+
+static void *fetch_run(void *arg)
+{
+    struct fetch_call *c = arg;
+    tkms_fetch(c->api, c->s->username, c->s->token, c->s->sid, &c->r);
+    return NULL;
+}
+
+/* The verify gate full: with one check allowed at once and KMS stalled under it, a second new
+ * token waits its second and is answered 503 overloaded with Retry-After (coffer is busy, the
+ * caller is not at fault: never a 429), with an access-log row; once KMS answers, both tokens
+ * are taken. */
+static void test_a_new_token_without_a_turn_in_time_is_answered_overloaded(void **state)
+{
+    struct fixture *x = *state;
+    struct tproxy *px = tproxy_start(x->f.moto_url);
+    struct t_cofferd d;
+    struct svc a, b;
+    char env[128], code[64], retry[16];
+
+    snprintf(env, sizeof(env), "AWS_ENDPOINT_URL_KMS=%s", tproxy_url(px));
+    char *const extra[] = { env,
+                            "COFFER_KMS_TIMEOUT_MS=30000",
+                            "COFFER_KMS_MAX_ATTEMPTS=1",
+                            "COFFER_REQUEST_DEADLINE_MS=20000",
+                            "COFFER_AUTH_VERIFY_CONCURRENCY=1",
+                            "COFFER_AUTH_VERIFY_WAIT_MS=1000",
+                            NULL };
+    tkms_start_node(&x->f, &d, extra);
+    struct tapi api = tkms_node(&x->f, &d);
+    make_service(x, "gate-a-", &a);
+    make_service(x, "gate-b-", &b);
+    tproxy_hold(px);
+    /* a's check takes the one turn and stalls at KMS */
+    struct fetch_call ca = { .api = &api, .s = &a };
+    pthread_t ta;
+    assert_int_equal(pthread_create(&ta, NULL, fetch_run, &ca), 0);
+    assert_true(tproxy_wait_held(px, 30));
+    /* b gets no turn within its second */
+    struct t_resp r;
+    int64_t t0 = cf_mono_ms();
+    tkms_fetch(&api, b.username, b.token, b.sid, &r);
+    int64_t took = cf_mono_ms() - t0;
+    resp_code(&r, code, sizeof(code));
+    print_message("b answered after %lld ms: %ld %s\n", (long long)took, r.status, code);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(code, "overloaded");
+    assert_true(t_resp_header(&r, "Retry-After", retry, sizeof(retry)));
+    assert_string_equal(retry, "1");
+    assert_true(took >= 900); /* it did wait for its turn */
+    char *d_row = tkms_audit_diff(&api, &r, "anonymous", b.username, "service.get", b.sid, "error",
+                                  "overloaded");
+    if (d_row != NULL)
+        fail_msg("its access-log row: %s", d_row);
+    t_resp_free(&r);
+    assert_int_equal(tkms_metric(&api, "coffer_auth_verify_overloaded_total"), 1);
+    /* KMS answers again: a's stalled check completes, and b is taken */
+    tproxy_release(px);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(ca.r.status, 200);
+    t_resp_free(&ca.r);
+    tkms_fetch(&api, b.username, b.token, b.sid, &r);
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    free(a.token);
+    free(b.token);
+    assert_int_equal(t_cofferd_stop(&d), 0);
+    tproxy_stop(px);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_new_token_without_a_turn_in_time_is_answered_overloaded),
         cmocka_unit_test(
             test_warm_bundles_serve_and_cold_ones_fail_closed_while_kms_stalls_or_is_gone),
         cmocka_unit_test(test_the_request_deadline_ends_a_stalled_kms_call),
