@@ -1,4 +1,5 @@
-/* cli_env.c - a bundle's pairs as environment variables: names, collisions, shell quoting. */
+/* cli_env.c - a bundle's pairs as environment variables: names, collisions, the names a bundle
+ * may not set, what exec's command inherits, shell quoting. */
 #include "cli_env.h"
 
 #include <stdio.h>
@@ -33,6 +34,138 @@ bool cli_env_name_valid(const char *s)
     }
     return i < CLI_ENV_NAME_MAX;
 }
+
+/* --- names a bundle sets only when allowed ------------------------------------------------ */
+
+/* A name, or every name that starts with it, that some program reads when it starts and that
+ * can make it run code of the setter's choosing (or read its start-up files, its libraries, its
+ * modules from elsewhere). The one table of them: cli_env.h lists it for readers, the help
+ * text and the README name the families. */
+struct unsafe_name {
+    const char *name;
+    bool prefix;        /* every name that starts with name */
+    const char *reader; /* who reads it, for messages */
+};
+
+static const struct unsafe_name unsafe_names[] = {
+    /* the dynamic loader and the C library: LD_* and DYLD_*, then the rest of glibc's own list
+     * of variables it ignores in setuid programs (sysdeps/generic/unsecvars.h) */
+    { "LD_", true, "the dynamic loader" },
+    { "DYLD_", true, "the macOS dynamic loader" },
+    { "GCONV_PATH", false, "the C library, for iconv modules" },
+    { "GETCONF_DIR", false, "the C library" },
+    { "GLIBC_TUNABLES", false, "the C library" },
+    { "HOSTALIASES", false, "the C library's resolver" },
+    { "LOCALDOMAIN", false, "the C library's resolver" },
+    { "LOCPATH", false, "the C library, for locales" },
+    { "MALLOC_", true, "the C library's allocator" },
+    { "NIS_PATH", false, "the C library" },
+    { "NLSPATH", false, "the C library, for message catalogs" },
+    { "RESOLV_HOST_CONF", false, "the C library's resolver" },
+    { "RES_OPTIONS", false, "the C library's resolver" },
+    { "TMPDIR", false, "the C library and most programs, for temporary files" },
+    { "TZDIR", false, "the C library, for time zone files" },
+    /* shells */
+    { "PATH", false, "shells and execvp, to find commands" },
+    { "HOME", false, "shells and most programs, for their start-up files" },
+    { "BASH_ENV", false, "bash, as a file to run" },
+    { "ENV", false, "sh, as a file to run" },
+    { "BASH_FUNC_", true, "bash, as a function" },
+    { "SHELLOPTS", false, "bash" },
+    { "BASHOPTS", false, "bash" },
+    { "PS4", false, "shells, expanded when tracing" },
+    { "PROMPT_COMMAND", false, "bash" },
+    { "IFS", false, "shells, to split words" },
+    { "CDPATH", false, "shells" },
+    { "GLOBIGNORE", false, "bash" },
+    { "ZDOTDIR", false, "zsh, for its start-up files" },
+    /* interpreters */
+    { "PYTHON", true, "python" },
+    { "PERL5", true, "perl" },
+    { "PERLLIB", false, "perl" },
+    { "RUBYOPT", false, "ruby" },
+    { "RUBYLIB", false, "ruby" },
+    { "NODE_OPTIONS", false, "node" },
+    { "NODE_PATH", false, "node" },
+    { "JAVA_TOOL_OPTIONS", false, "the JVM" },
+    { "_JAVA_OPTIONS", false, "the JVM" },
+    { "JDK_JAVA_OPTIONS", false, "the JVM" },
+    { "CLASSPATH", false, "the JVM" },
+    { "PHPRC", false, "php" },
+    { "PHP_INI_SCAN_DIR", false, "php" },
+    { "LUA_", true, "lua" },
+    /* commands that git and ssh run */
+    { "GIT_SSH", false, "git, as a command to run" },
+    { "GIT_SSH_COMMAND", false, "git, as a command to run" },
+    { "GIT_ASKPASS", false, "git, as a command to run" },
+    { "SSH_ASKPASS", false, "ssh, as a command to run" },
+    { "GIT_EXEC_PATH", false, "git, to find its commands" },
+    { "GIT_CONFIG", true, "git, as configuration (commands included)" },
+};
+
+const char *cli_env_unsafe(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof(unsafe_names) / sizeof(unsafe_names[0]); i++) {
+        const struct unsafe_name *u = &unsafe_names[i];
+        if (u->prefix ? cf_has_prefix(name, u->name) : strcmp(name, u->name) == 0)
+            return u->reader;
+    }
+    return NULL;
+}
+
+/* True if name is one of the NULL-terminated list (which may be NULL). */
+static bool listed(const char *const *list, const char *name, size_t len)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strlen(list[i]) == len && memcmp(list[i], name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The AWS variables that hold a credential: coffer's, when it made a kmsauth token. */
+static const char *const aws_credentials[] = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    NULL,
+};
+
+bool cli_env_withheld(const char *name, size_t len)
+{
+    static const char coffer[] = "COFFER_";
+
+    if (name == NULL)
+        return false;
+    if (len >= sizeof(coffer) - 1 && memcmp(name, coffer, sizeof(coffer) - 1) == 0)
+        return true;
+    return listed(aws_credentials, name, len);
+}
+
+char **cli_env_inherited(char *const *own, bool pristine, const char *const *keep)
+{
+    size_t n = 0, k = 0;
+
+    while (own != NULL && own[n] != NULL)
+        n++;
+    char **out = cf_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(own[i], '=');
+        /* eq points into own[i], at or after its start: the difference is not negative */
+        size_t len = eq != NULL ? (size_t)(eq - own[i]) : strlen(own[i]);
+        bool pass = pristine ? false : !cli_env_withheld(own[i], len);
+        if (pass || listed(keep, own[i], len))
+            out[k++] = own[i];
+    }
+    out[k] = NULL;
+    return out;
+}
+
+/* --- names of pairs ------------------------------------------------------------------------ */
 
 /* One byte of a name: ASCII letters upper-cased, '-' and '.' as '_', any other byte kept. */
 static char name_byte(char c)
@@ -237,6 +370,61 @@ static int check_collisions(const struct cli_env *env, char *err, size_t errcap)
     return r;
 }
 
+/* Drops env->vars[i], keeping the order of the rest. */
+static void drop_var(struct cli_env *env, size_t i)
+{
+    memmove(&env->vars[i], &env->vars[i + 1], (env->n - i - 1) * sizeof(env->vars[0]));
+    env->n--;
+}
+
+/* The unsafe names (cli_env_unsafe()) that opts does not allow: omitted with a warning each on
+ * stderr if opts->omit_unsafe, else CF_EINVAL with one message naming every one of them. */
+static int check_unsafe(struct cli_env *env, const struct cli_env_opts *opts, char *err,
+                        size_t errcap)
+{
+    struct cf_buf msg = { 0 };
+    size_t refused = 0;
+
+    for (size_t i = 0; i < env->n;) {
+        const struct cli_env_var *v = &env->vars[i];
+        const char *reader = cli_env_unsafe(v->name);
+        if (reader == NULL || listed(opts->allow, v->name, strlen(v->name))) {
+            i++;
+            continue;
+        }
+        char id[CLI_ENV_MSG_MAX], key[CLI_ENV_MSG_MAX];
+        msg_safe(v->credential, id);
+        msg_safe(v->key, key);
+        if (opts->omit_unsafe) {
+            /* the name is a valid one here: letters, digits and '_' only */
+            (void)fprintf(stderr,
+                          "coffer: omitted %s (credential %s, key %s): read at start by %s; "
+                          "--allow-env %s prints it\n",
+                          v->name, id, key, reader, v->name);
+            drop_var(env, i);
+            continue;
+        }
+        int pr = cf_buf_printf(&msg, "%s%s (credential %s, key %s; read at start by %s)",
+                               refused > 0 ? ", " : "", v->name, id, key, reader);
+        (void)pr; /* %s of bytes has no encoding error: it cannot fail */
+        refused++;
+        i++;
+    }
+    if (refused == 0) {
+        cf_buf_free(&msg);
+        return 0;
+    }
+    if (err != NULL && errcap > 0) {
+        int fr = cf_fmt(err, errcap,
+                        "refusing the bundle: it sets %s, which a bundle may set only when "
+                        "allowed by name (--allow-env NAME)",
+                        msg.data);
+        (void)fr; /* a cut message is still a message */
+    }
+    cf_buf_free(&msg);
+    return CF_EINVAL;
+}
+
 /* The number of pairs in the bundle (counting non-objects as none); CF_EINVAL if the bundle
  * has no array of credentials. */
 static int count_pairs(const json_t *bundle, size_t *n_out, char *err, size_t errcap)
@@ -265,7 +453,7 @@ static int count_pairs(const json_t *bundle, size_t *n_out, char *err, size_t er
 int cli_env_from_bundle(const json_t *bundle, const struct cli_env_opts *opts, struct cli_env *out,
                         char *err, size_t errcap)
 {
-    static const struct cli_env_opts no_opts = { .prefix = NULL, .skip_invalid = false };
+    static const struct cli_env_opts no_opts = { 0 };
     size_t n, i;
     json_t *c;
     int r;
@@ -283,7 +471,8 @@ int cli_env_from_bundle(const json_t *bundle, const struct cli_env_opts *opts, s
         if ((r = add_credential(c, i, opts, out, err, errcap)) != 0)
             goto out;
     }
-    r = check_collisions(out, err, errcap);
+    if ((r = check_collisions(out, err, errcap)) == 0)
+        r = check_unsafe(out, opts, err, errcap);
 out:
     if (r != 0)
         cli_env_free(out);

@@ -96,22 +96,43 @@ static int retry_for(const struct cli *c, const char *def, int64_t *out)
     return CLI_OK;
 }
 
-/* --prefix is checked before anything is fetched. */
-static int check_prefix(const struct cli *c)
+/* The values of a list option that names variables (--allow-env, --keep-env): out gets them,
+ * NULL-terminated; CLI_EUSAGE if one is not a valid variable name. */
+static int names_of(const struct cli_args *a, const char *opt, const char *out[CLI_SET_MAX + 1])
+{
+    size_t n = cli_opt_list(a, opt, out, CLI_SET_MAX); /* at most CLI_SET_MAX options are set */
+    out[n < CLI_SET_MAX ? n : CLI_SET_MAX] = NULL;
+    for (size_t i = 0; out[i] != NULL; i++) {
+        if (!cli_env_name_valid(out[i])) {
+            cli_errorf("--%s takes a variable name ([A-Za-z_][A-Za-z0-9_]*): %s", opt, out[i]);
+            return CLI_EUSAGE;
+        }
+    }
+    return CLI_OK;
+}
+
+/* --prefix and --allow-env are checked before anything is fetched; allow gets the names. */
+static int check_names(const struct cli *c, const char *allow[CLI_SET_MAX + 1])
 {
     const char *prefix = cli_opt_value(c->args, "prefix");
     if (prefix != NULL && !cli_env_name_valid(prefix)) {
         cli_errorf("--prefix must be a valid variable name: %s", prefix);
         return CLI_EUSAGE;
     }
-    return CLI_OK;
+    return names_of(c->args, "allow-env", allow);
 }
 
-static int env_of(const struct cli *c, const json_t *bundle, struct cli_env *env)
+/* The bundle's variables; names a program reads at start (cli_env_unsafe()) that allow does
+ * not name are omitted with a warning (get) or refuse the whole bundle (exec). */
+static int env_of(const struct cli *c, const json_t *bundle, const char *const *allow,
+                  bool omit_unsafe, struct cli_env *env)
 {
-    char err[512];
+    char err[4096]; /* every refused variable is named, with its credential and key */
     const char *prefix = cli_opt_value(c->args, "prefix");
-    struct cli_env_opts o = { .prefix = prefix, .skip_invalid = cli_flag(c->args, "skip-invalid") };
+    struct cli_env_opts o = { .prefix = prefix,
+                              .skip_invalid = cli_flag(c->args, "skip-invalid"),
+                              .allow = allow,
+                              .omit_unsafe = omit_unsafe };
 
     if (cli_env_from_bundle(bundle, &o, env, err, sizeof(err)) != 0) {
         cli_errorf("%s", err);
@@ -126,6 +147,7 @@ int cli_cmd_get(struct cli *c, const struct cli_args *a)
     enum cli_env_format f = CLI_ENV_SH;
     struct cli_resp r;
     struct cli_env env = { 0 };
+    const char *allow[CLI_SET_MAX + 1];
     int64_t retry;
     int rc;
 
@@ -146,7 +168,7 @@ int cli_cmd_get(struct cli *c, const struct cli_args *a)
         cli_errorf("--metadata-only has no values to put in variables: use --format json");
         return CLI_EUSAGE;
     }
-    if ((rc = retry_for(c, "0", &retry)) != CLI_OK || (rc = check_prefix(c)) != CLI_OK)
+    if ((rc = retry_for(c, "0", &retry)) != CLI_OK || (rc = check_names(c, allow)) != CLI_OK)
         return rc;
     if ((rc = fetch(c, a->pos[0], cli_flag(a, "metadata-only"), retry, &r)) != CLI_OK)
         goto out;
@@ -155,7 +177,7 @@ int cli_cmd_get(struct cli *c, const struct cli_args *a)
         (void)fputc('\n', stdout);
         goto out;
     }
-    if ((rc = env_of(c, r.json, &env)) != CLI_OK)
+    if ((rc = env_of(c, r.json, allow, true, &env)) != CLI_OK)
         goto out;
     struct cf_buf text = { 0 };
     cli_env_write(&env, f, &text);
@@ -167,36 +189,25 @@ out:
     return rc;
 }
 
-/* coffer's environment without its own credential: the command gets the bundle's secrets,
- * not the API token coffer used to fetch them (free() the array; the strings are environ's). */
-static char **own_environment(void)
-{
-    size_t n = 0, k = 0;
-    while (environ[n] != NULL)
-        n++;
-    char **out = cf_xcalloc(n + 1, sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        if (!cf_has_prefix(environ[i], "COFFER_TOKEN="))
-            out[k++] = environ[i];
-    }
-    return out;
-}
-
 int cli_cmd_exec(struct cli *c, const struct cli_args *a)
 {
     struct cli_resp r;
     struct cli_env env = { 0 };
+    const char *allow[CLI_SET_MAX + 1], *keep[CLI_SET_MAX + 1];
     char **envp = NULL;
     int64_t retry;
     int rc;
 
-    if ((rc = retry_for(c, "30", &retry)) != CLI_OK || (rc = check_prefix(c)) != CLI_OK)
+    if ((rc = retry_for(c, "30", &retry)) != CLI_OK || (rc = check_names(c, allow)) != CLI_OK ||
+        (rc = names_of(a, "keep-env", keep)) != CLI_OK)
         return rc;
     if ((rc = fetch(c, a->pos[0], false, retry, &r)) != CLI_OK)
         goto out;
-    if ((rc = env_of(c, r.json, &env)) != CLI_OK)
+    if ((rc = env_of(c, r.json, allow, false, &env)) != CLI_OK)
         goto out;
-    char **base = cli_flag(a, "pristine") ? NULL : own_environment();
+    /* the command gets the bundle's secrets, not coffer's settings or the credentials coffer
+     * fetched them with (the API token, its file, the local key file, AWS keys) */
+    char **base = cli_env_inherited(environ, cli_flag(a, "pristine"), keep);
     envp = cli_env_envp(&env, base);
     free(base);
     cli_env_free(&env);

@@ -57,6 +57,8 @@ static const struct cli_opt get_opts[] = {
     { "format", CLI_VALUE, "json|env|dotenv|shell", NULL, "output format (default json)" },
     { "metadata-only", CLI_FLAG, NULL, NULL, "the bundle without values (format json only)" },
     FETCH_OPTS,
+    { "allow-env", CLI_LIST, "NAME", NULL,
+      "print NAME although programs read it at start (LD_PRELOAD, PATH...; repeatable)" },
     { NULL, CLI_FLAG, NULL, NULL, NULL },
 };
 
@@ -64,6 +66,12 @@ static const struct cli_opt exec_opts[] = {
     { "pristine", CLI_FLAG, NULL, NULL,
       "give the command only the bundle's variables, not coffer's own environment" },
     FETCH_OPTS,
+    { "allow-env", CLI_LIST, "NAME", NULL,
+      "let the bundle set NAME although programs read it at start (LD_PRELOAD, PATH...; "
+      "repeatable)" },
+    { "keep-env", CLI_LIST, "NAME", NULL,
+      "pass coffer's own NAME on (a COFFER_* setting, an AWS key; with --pristine, any; "
+      "repeatable)" },
     { NULL, CLI_FLAG, NULL, NULL, NULL },
 };
 
@@ -174,21 +182,39 @@ const struct cli_cmd cli_commands[] = {
       "context {from, to, user_type}. The KMS\nsettings are "
       "cofferd's (COFFER_KMS_BACKEND, COFFER_LOCAL_KEY_FILE, AWS_*).",
       token_opts, 0, 0, 0, CLI_AS_SERVICE, cli_cmd_token },
-    { "get", "get-service", "SERVICE [--format json|env|dotenv|shell] [--retry-for SECONDS]",
+    { "get", "get-service",
+      "SERVICE [--format json|env|dotenv|shell] [--retry-for SECONDS] [--allow-env NAME]...",
       "print a service's bundle",
       "Fetches the service's bundle (GET /v1/services/SERVICE). env, dotenv and shell\nprint "
       "one variable per pair: upper-snake names (PREFIX + the credential's\n"
       "metadata.env_var_prefix + KEY, '-' and '.' as '_'), values quoted so that sh,\nbash "
       "and dash give back the exact bytes. Names that collide or are not valid\nshell names "
-      "are refused. Without COFFER_TOKEN it signs in as the service\nitself with a kmsauth "
+      "are refused. Names that the dynamic loader, the C library, shells\nor interpreters "
+      "read at start (as for exec) are left out with a warning unless\n--allow-env NAME "
+      "names them. Without COFFER_TOKEN it signs in as the service\nitself with a kmsauth "
       "token.",
       get_opts, 1, 1, 0, CLI_AS_SERVICE, cli_cmd_get },
-    { "exec", NULL, "SERVICE [--pristine] [--retry-for SECONDS] [--] CMD [ARGS...]",
+    { "exec", NULL,
+      "SERVICE [--pristine] [--retry-for SECONDS] [--allow-env NAME]... [--keep-env NAME]... "
+      "[--] CMD [ARGS...]",
       "run a program with a service's secrets in its environment",
       "Fetches the bundle (retrying for --retry-for seconds, default 30, while the\nnetwork "
       "comes up), then replaces itself with CMD (no shell in between), its\nenvironment "
-      "being coffer's own (without COFFER_TOKEN) plus one variable per pair\n(named as by "
-      "get). CMD's exit status is therefore coffer's. A fetch that fails\nnever runs CMD.",
+      "being coffer's own plus one variable per pair (named as by get),\nthe bundle's "
+      "winning a clash. CMD's exit status is therefore coffer's. A fetch\nthat fails never "
+      "runs CMD.\n\nA bundle may not set a name that a program reads at start unless "
+      "--allow-env\nNAME names it: LD_* and DYLD_* (the dynamic loader), the C library's\n"
+      "(GCONV_PATH, GLIBC_TUNABLES, LOCPATH, MALLOC_*, NLSPATH, RES_OPTIONS, TMPDIR,\n"
+      "TZDIR...), the shells' (PATH, HOME, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS,\n"
+      "PS4, IFS, CDPATH, GLOBIGNORE...), the interpreters' (PYTHON*, PERL5*, PERLLIB,\nRUBYOPT, "
+      "RUBYLIB, NODE_OPTIONS, NODE_PATH, JAVA_TOOL_OPTIONS, _JAVA_OPTIONS,\nCLASSPATH, "
+      "PHPRC, LUA_*...) and the commands of git and ssh (GIT_SSH_COMMAND,\nGIT_CONFIG*, "
+      "SSH_ASKPASS...). Such a bundle is refused (exit 1) naming each\nvariable, its "
+      "credential and key, and CMD never runs.\n\nCMD does not inherit coffer's own "
+      "settings (every COFFER_* variable) or the\nAWS variables that hold a credential "
+      "(AWS_ACCESS_KEY_ID,\nAWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_SECURITY_TOKEN,\n"
+      "AWS_CONTAINER_AUTHORIZATION_TOKEN): --keep-env NAME passes one on. A pair of\nthe "
+      "bundle with such a name (an AWS key meant for CMD) is delivered all the\nsame.",
       exec_opts, 1, 1, 1, CLI_AS_SERVICE, cli_cmd_exec },
     { "credential list", NULL, "[--limit N]", "list credentials (no values)", NULL, list_opts, 0, 0,
       0, CLI_AS_USER, cli_cmd_credential },

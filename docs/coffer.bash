@@ -6,7 +6,7 @@ _coffer() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
         --*=*) ;;
-        --version|--format|--retry-for|--prefix|--limit|--input|--value|--documentation|--metadata|--tag|--name|--expected-revision|--credential|--role|--ttl|--since|--until|--actor|--actor-type|--action|--resource-type|--resource-id|--result|--request-id|--order|--from-id|--to-id|--expect-head|--url|--token-file|--from|--user-type|--token-version|--lifetime|--auth-key|--user-auth-key|--auth-context|--cacert|--timeout) ((i++)) ;;
+        --version|--format|--retry-for|--prefix|--allow-env|--keep-env|--limit|--input|--value|--documentation|--metadata|--tag|--name|--expected-revision|--credential|--role|--ttl|--since|--until|--actor|--actor-type|--action|--resource-type|--resource-id|--result|--request-id|--order|--from-id|--to-id|--expect-head|--url|--token-file|--from|--user-type|--token-version|--lifetime|--auth-key|--user-auth-key|--auth-context|--cacert|--timeout) ((i++)) ;;
         -*) ;;
         *) cmd="$cmd${cmd:+ }${COMP_WORDS[i]}" ;;
         esac
@@ -21,9 +21,9 @@ _coffer() {
     "token generate" | "token generate "* | "token" | "token "*)
         [[ $cur == -* ]] && words=" --version --header --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
     "get" | "get "* | "get-service" | "get-service "*)
-        [[ $cur == -* ]] && words=" --format --metadata-only --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+        [[ $cur == -* ]] && words=" --format --metadata-only --retry-for --prefix --skip-invalid --allow-env --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
     "exec" | "exec "*)
-        [[ $cur == -* ]] && words=" --pristine --retry-for --prefix --skip-invalid --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
+        [[ $cur == -* ]] && words=" --pristine --retry-for --prefix --skip-invalid --allow-env --keep-env --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
     "credential list" | "credential list "*)
         [[ $cur == -* ]] && words=" --limit --url --token-file --from --user-type --token-version --lifetime --auth-key --user-auth-key --auth-context --cacert --insecure --timeout --json --help" ;;
     "credential show" | "credential show "*)

@@ -2,7 +2,10 @@
  * test_cli_get.c - the coffer command-line client (cli/), black-box: the commands that fetch a
  * service's bundle: token generate (kmsauth tokens and the headers made of them), get (JSON, env,
  * dotenv and shell formats) and exec (the command gets exactly the bundle's variables, retries
- * against a fake server, never runs when the fetch fails).
+ * against a fake server, never runs when the fetch fails); and the names programs read at start
+ * (LD_PRELOAD, PATH, BASH_ENV...), which exec refuses and get leaves out unless allowed by
+ * name, and coffer's own settings and AWS credentials, which exec's command never inherits
+ * unless kept by name.
  *
  * Every command runs as a process against a cofferd on the aws KMS backend (moto, kmsauth on)
  * and PostgreSQL; its exit status, stdout and stderr are checked, and what it wrote is read back
@@ -39,6 +42,7 @@
 #include <jansson.h>
 
 #include "cf_codec.h"
+#include "cf_crypto.h"
 #include "cf_json.h"
 #include "tcli.h"
 #include "tfake_http.h"
@@ -733,6 +737,340 @@ static void test_exec_never_runs_the_command_when_the_fetch_fails(void **state)
     tapi_collect_end(&list);
 }
 
+/* === exec, get and the variables programs read at start ===================================== */
+
+/* A service whose one credential sets LD_PRELOAD, PATH and BASH_ENV, and a plain value. The
+ * BASH_ENV file creates bash_marker when bash reads it; marker is what a refused command would
+ * create. */
+struct unsafe_svc {
+    char sid[64], cid[TAPI_ID_LEN], cname[64];
+    char bash_env[600], bash_marker[600], marker[600];
+    char plain[64];
+};
+
+static void unsafe_new(const struct tkms *f, struct unsafe_svc *u)
+{
+    *u = (struct unsafe_svc){ 0 };
+    work_path(u->bash_env, sizeof(u->bash_env), "cli-bash-env-");
+    work_path(u->bash_marker, sizeof(u->bash_marker), "cli-bash-env-ran-");
+    work_path(u->marker, sizeof(u->marker), "cli-marker-");
+    char *script = tapi_printf("touch '%s'\n", u->bash_marker);
+    write_file(u->bash_env, script, strlen(script), 0644);
+    free(script);
+    secret_new(u->plain, sizeof(u->plain), "cli-plain-");
+    /* libc.so.6: a preload the loader finds and that changes nothing, should it be allowed */
+    char *pairs = tapi_printf("{\"ld_preload\": \"libc.so.6\", \"path\": \"/usr/bin:/bin\", "
+                              "\"bash-env\": \"%s\", \"plain\": \"%s\"}",
+                              u->bash_env, u->plain);
+    api_cred(f, "cli-unsafe-", pairs, true, u->cname, sizeof(u->cname), u->cid);
+    free(pairs);
+    tapi_name(u->sid, sizeof(u->sid), "cli-unsafe-");
+    tapi_svc_map(&f->api, u->sid, (const char *[]){ u->cid, NULL });
+}
+
+static void unsafe_free(struct unsafe_svc *u)
+{
+    unlink(u->bash_env);
+    unlink(u->bash_marker);
+    unlink(u->marker);
+}
+
+/* NULL if stderr names the variable as refused (or omitted, for get) with its key, else why. */
+static char *names_refused(const struct run *r, const char *name, const char *key, const char *cid)
+{
+    const char *at = strstr(err_of(r), name);
+    char *want = tapi_printf("credential %s, key %s", cid, key);
+    char *d = NULL;
+    if (at == NULL || strstr(at, want) == NULL)
+        d = tapi_printf("stderr does not name %s (%s): %.600s", name, want, err_of(r));
+    free(want);
+    return d;
+}
+
+static void
+test_exec_refuses_a_bundle_setting_loader_or_shell_variables_unless_allowed_by_name(void **state)
+{
+    struct tkms *f = *state;
+    struct cf_buf list = { 0 };
+    struct unsafe_svc u;
+    struct run r;
+    size_t n;
+
+    unsafe_new(f, &u);
+    char *touch = tapi_printf("touch '%s'", u.marker);
+    const struct {
+        const char *label;
+        const char *allow[4]; /* --allow-env NAME for each; NULL-terminated */
+        bool pristine;
+        const char *refused[4]; /* the variables the message must name */
+    } cases[] = {
+        { "no --allow-env", { NULL }, false, { "LD_PRELOAD", "PATH", "BASH_ENV", NULL } },
+        { "--pristine", { NULL }, true, { "LD_PRELOAD", "PATH", "BASH_ENV", NULL } },
+        { "two of three allowed", { "LD_PRELOAD", "PATH", NULL }, false, { "BASH_ENV", NULL } },
+        { "names spelt otherwise",
+          { "ld_preload", "BASH_ENV", "PATH_", NULL },
+          false,
+          { "LD_PRELOAD", "PATH", NULL } },
+    };
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        const char *args[24] = { "exec", u.sid };
+        size_t k = 2;
+        for (size_t j = 0; cases[i].allow[j] != NULL; j++) {
+            args[k++] = "--allow-env";
+            args[k++] = cases[i].allow[j];
+        }
+        if (cases[i].pristine)
+            args[k++] = "--pristine";
+        args[k++] = "--";
+        args[k++] = "/bin/bash";
+        args[k++] = "-c";
+        args[k++] = touch;
+        args[k] = NULL;
+        coffer(f, NULL, args, &r);
+        char *d = run_diff(&r, 1, "--allow-env");
+        static const char *const keys[][2] = { { "LD_PRELOAD", "ld_preload" },
+                                               { "PATH", "path" },
+                                               { "BASH_ENV", "bash-env" } };
+        for (size_t j = 0; d == NULL && cases[i].refused[j] != NULL; j++) {
+            for (size_t v = 0; v < N_OF(keys); v++) {
+                if (strcmp(keys[v][0], cases[i].refused[j]) == 0)
+                    d = names_refused(&r, keys[v][0], keys[v][1], u.cid);
+            }
+        }
+        /* an allowed one is not named as refused */
+        for (size_t j = 0; d == NULL && cases[i].allow[j] != NULL; j++) {
+            char *named = tapi_printf("%s (credential", cases[i].allow[j]);
+            bool still = false;
+            for (size_t v = 0; cases[i].refused[v] != NULL; v++)
+                still = still || strcmp(cases[i].refused[v], cases[i].allow[j]) == 0;
+            if (!still && strstr(err_of(&r), named) != NULL)
+                d = tapi_printf("the allowed %s is named as refused: %.400s", cases[i].allow[j],
+                                err_of(&r));
+            free(named);
+        }
+        if (d == NULL && (exists(u.marker) || exists(u.bash_marker)))
+            d = tapi_printf("the command ran");
+        if (d == NULL && r.out.len != 0)
+            d = tapi_printf("printed %.200s", out_of(&r));
+        if (d == NULL && strstr(err_of(&r), u.plain) != NULL)
+            d = tapi_printf("the message holds a value");
+        tapi_collect(&list, cases[i].label, d);
+        unlink(u.marker);
+        run_free(&r);
+    }
+
+    /* each one allowed by name: the command gets them, the bundle's winning over coffer's own
+     * PATH, and bash reads the BASH_ENV file it was given */
+    coffer_expect(f, NULL,
+                  ARGS("exec", u.sid, "--allow-env", "LD_PRELOAD", "--allow-env", "PATH",
+                       "--allow-env", "BASH_ENV", "--", "/bin/bash", "-c", "env -0"),
+                  0, &r);
+    char **got = env0_entries(&r, &n);
+    char *plain = tapi_printf("PLAIN=%s", u.plain),
+         *bash_env = tapi_printf("BASH_ENV=%s", u.bash_env);
+    const char *const want[] = { "LD_PRELOAD=libc.so.6", "PATH=/usr/bin:/bin", bash_env, plain };
+    for (size_t i = 0; i < N_OF(want); i++) {
+        if (!has_entry(got, want[i]))
+            tapi_collect(&list, "allowed", tapi_printf("%s is missing", want[i]));
+    }
+    if (count_prefixed(got, "PATH=") != 1)
+        tapi_collect(&list, "allowed",
+                     tapi_printf("PATH is there %zu times", count_prefixed(got, "PATH=")));
+    if (!exists(u.bash_marker))
+        tapi_collect(&list, "allowed", tapi_printf("bash did not read BASH_ENV"));
+    strv_free(got);
+    run_free(&r);
+
+    /* a prefix of the caller's makes every name harmless: nothing to allow */
+    coffer_expect(f, NULL,
+                  ARGS("exec", u.sid, "--prefix", "APP_", "--pristine", "/usr/bin/env", "-0"), 0,
+                  &r);
+    got = env0_entries(&r, &n);
+    if (n != 4 || !has_entry(got, "APP_LD_PRELOAD=libc.so.6") ||
+        !has_entry(got, "APP_PATH=/usr/bin:/bin"))
+        tapi_collect(&list, "--prefix APP_", tapi_printf("%zu variables", n));
+    strv_free(got);
+    run_free(&r);
+    free(plain);
+    free(bash_env);
+    free(touch);
+    unsafe_free(&u);
+    tapi_collect_end(&list);
+}
+
+static void test_get_env_formats_omit_loader_and_shell_variables_with_a_warning(void **state)
+{
+    struct tkms *f = *state;
+    struct cf_buf list = { 0 };
+    struct unsafe_svc u;
+    struct run r;
+
+    unsafe_new(f, &u);
+    static const char *const formats[] = { "env", "dotenv", "shell" };
+    for (size_t i = 0; i < N_OF(formats); i++) {
+        for (int allow_path = 0; allow_path < 2; allow_path++) {
+            char label[64];
+            snprintf(label, sizeof(label), "--format %s%s", formats[i],
+                     allow_path ? " --allow-env PATH" : "");
+            coffer(f, NULL,
+                   allow_path ? ARGS("get", u.sid, "--format", formats[i], "--allow-env", "PATH")
+                              : ARGS("get", u.sid, "--format", formats[i]),
+                   &r);
+            char *d = run_diff(&r, 0, NULL);
+            if (d == NULL && strstr(out_of(&r), u.plain) == NULL)
+                d = tapi_printf("the plain value is missing: %.300s", out_of(&r));
+            if (d == NULL && (strstr(out_of(&r), "LD_PRELOAD") != NULL ||
+                              strstr(out_of(&r), "BASH_ENV") != NULL))
+                d = tapi_printf("printed a refused name: %.300s", out_of(&r));
+            if (d == NULL && (strstr(out_of(&r), "PATH=") != NULL) != allow_path)
+                d = tapi_printf("PATH is %s: %.300s", allow_path ? "missing" : "printed",
+                                out_of(&r));
+            if (d == NULL)
+                d = names_refused(&r, "omitted LD_PRELOAD", "ld_preload", u.cid);
+            if (d == NULL)
+                d = names_refused(&r, "omitted BASH_ENV", "bash-env", u.cid);
+            if (d == NULL && (strstr(err_of(&r), "omitted PATH") != NULL) == allow_path)
+                d = tapi_printf("the warning about PATH is %s: %.300s",
+                                allow_path ? "there" : "missing", err_of(&r));
+            if (d == NULL && strstr(err_of(&r), "--allow-env LD_PRELOAD") == NULL)
+                d = tapi_printf("the warning does not say how to allow it: %.300s", err_of(&r));
+            tapi_collect(&list, label, d);
+            run_free(&r);
+        }
+    }
+    /* the JSON form has no variables: everything, no warning */
+    coffer_expect(f, NULL, ARGS("get", u.sid), 0, &r);
+    if (strstr(out_of(&r), "\"ld_preload\"") == NULL || r.err.len != 0)
+        tapi_collect(&list, "json",
+                     tapi_printf("stdout %.200s, stderr %.200s", out_of(&r), err_of(&r)));
+    run_free(&r);
+    unsafe_free(&u);
+    tapi_collect_end(&list);
+}
+
+/* coffer's own settings (COFFER_*) and the AWS credentials it may have signed with stay out of
+ * the command's environment, however coffer authenticated; --keep-env passes one on; a bundle
+ * pair of such a name is the command's own and is delivered. */
+static void test_exec_gives_the_command_none_of_coffers_settings_or_aws_credentials(void **state)
+{
+    struct tkms *f = *state;
+    struct cf_buf list = { 0 };
+    struct run r;
+    char sid[64], cname[64], cid[TAPI_ID_LEN], app_key[64], plain[64], token_file[600],
+        key_file[600], rnd[9];
+    size_t n;
+
+    secret_new(app_key, sizeof(app_key), "AKIA-app-");
+    secret_new(plain, sizeof(plain), "cli-plain-");
+    char *pairs = tapi_printf("{\"aws_access_key_id\": \"%s\", \"plain\": \"%s\"}", app_key, plain);
+    api_cred(f, "cli-own-", pairs, true, cname, sizeof(cname), cid);
+    free(pairs);
+    tapi_name(sid, sizeof(sid), "cli-own-");
+    tapi_svc_map(&f->api, sid, (const char *[]){ cid, NULL });
+    char *line = tapi_printf("%s\n", f->api.admin_token);
+    work_path(token_file, sizeof(token_file), "cli-token-");
+    write_file(token_file, line, strlen(line), 0600);
+    free(line);
+    work_path(key_file, sizeof(key_file), "cli-keys-");
+    assert_int_equal(cf_rand_hex(4, rnd, sizeof(rnd)), 0);
+
+    /* besides the fixture's: COFFER_URL, COFFER_TOKEN, COFFER_AUTH_*, COFFER_KMS_BACKEND,
+     * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (which kmsauth signs with), AWS_REGION */
+    char *session = tapi_printf("AWS_SESSION_TOKEN=coffer-session-%s", rnd);
+    char *security = tapi_printf("AWS_SECURITY_TOKEN=coffer-security-%s", rnd);
+    char *container = tapi_printf("AWS_CONTAINER_AUTHORIZATION_TOKEN=coffer-container-%s", rnd);
+    char *tf = tapi_printf("COFFER_TOKEN_FILE=%s", token_file);
+    char *kf = tapi_printf("COFFER_LOCAL_KEY_FILE=%s", key_file);
+    const char *const kmsauth_env[] = { session,
+                                        security,
+                                        container,
+                                        kf,
+                                        "COFFER_TIMEOUT=30",
+                                        "COFFER_RETRY_FOR=0",
+                                        "CLI_TEST_INHERITED=kept",
+                                        NULL };
+    const char *const token_env[] = { tf, session, container, kf, "CLI_TEST_INHERITED=kept", NULL };
+    const struct {
+        const char *label;
+        struct how h;
+    } ways[] = {
+        { "kmsauth (the service itself)", { .env = kmsauth_env } },
+        { "an API token in COFFER_TOKEN_FILE", { .env = token_env } },
+        { "an API token in COFFER_TOKEN", { .token = f->api.admin_token, .env = kmsauth_env } },
+    };
+    static const char *const withheld[] = { "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=",
+                                            "AWS_SECURITY_TOKEN=",
+                                            "AWS_CONTAINER_AUTHORIZATION_TOKEN=" };
+    char *app = tapi_printf("AWS_ACCESS_KEY_ID=%s", app_key);
+    char *plain_entry = tapi_printf("PLAIN=%s", plain);
+    for (size_t i = 0; i < N_OF(ways); i++) {
+        coffer_expect(f, &ways[i].h, ARGS("exec", sid, "--", "/usr/bin/env", "-0"), 0, &r);
+        char **got = env0_entries(&r, &n);
+        if (count_prefixed(got, "COFFER_") != 0)
+            tapi_collect(&list, ways[i].label,
+                         tapi_printf("%zu COFFER_* variables reach the command",
+                                     count_prefixed(got, "COFFER_")));
+        for (size_t w = 0; w < N_OF(withheld); w++) {
+            if (count_prefixed(got, withheld[w]) != 0)
+                tapi_collect(&list, ways[i].label,
+                             tapi_printf("coffer's %.*s reaches the command",
+                                         (int)strlen(withheld[w]) - 1, withheld[w]));
+        }
+        if (count_prefixed(got, "AWS_ACCESS_KEY_ID=") != 1 || !has_entry(got, app))
+            tapi_collect(&list, ways[i].label,
+                         tapi_printf("AWS_ACCESS_KEY_ID is not the bundle's (and only it)"));
+        if (buf_has(&r.out, f->api.admin_token) || buf_has(&r.out, token_file) ||
+            buf_has(&r.out, key_file) || buf_has(&r.out, "coffer-session-") ||
+            buf_has(&r.out, "coffer-security-") || buf_has(&r.out, "coffer-container-"))
+            tapi_collect(&list, ways[i].label,
+                         tapi_printf("a credential of coffer's reaches the command"));
+        if (!has_entry(got, plain_entry) || !has_entry(got, "CLI_TEST_INHERITED=kept") ||
+            !has_entry(got, "AWS_REGION=us-east-1") || count_prefixed(got, "PATH=") != 1)
+            tapi_collect(&list, ways[i].label,
+                         tapi_printf("the bundle or coffer's other variables are missing"));
+        strv_free(got);
+        run_free(&r);
+    }
+
+    /* --keep-env passes one on each; the bundle still wins a clash */
+    coffer_expect(f, &(struct how){ .env = token_env },
+                  ARGS("exec", sid, "--keep-env", "COFFER_LOCAL_KEY_FILE", "--keep-env",
+                       "AWS_SESSION_TOKEN", "--keep-env", "AWS_ACCESS_KEY_ID", "--", "/usr/bin/env",
+                       "-0"),
+                  0, &r);
+    char **got = env0_entries(&r, &n);
+    if (!has_entry(got, kf) || !has_entry(got, session))
+        tapi_collect(&list, "--keep-env", tapi_printf("a kept variable is missing"));
+    if (!has_entry(got, app) || count_prefixed(got, "AWS_ACCESS_KEY_ID=") != 1)
+        tapi_collect(&list, "--keep-env", tapi_printf("AWS_ACCESS_KEY_ID is not the bundle's"));
+    if (count_prefixed(got, "COFFER_") != 1 || count_prefixed(got, "AWS_CONTAINER_") != 0)
+        tapi_collect(&list, "--keep-env", tapi_printf("more than the kept ones pass"));
+    strv_free(got);
+    run_free(&r);
+    /* with --pristine: the bundle and the kept ones only */
+    coffer_expect(f, &(struct how){ .env = token_env },
+                  ARGS("exec", sid, "--pristine", "--keep-env", "AWS_REGION", "--keep-env",
+                       "CLI_TEST_INHERITED", "--", "/usr/bin/env", "-0"),
+                  0, &r);
+    got = env0_entries(&r, &n);
+    if (n != 4 || !has_entry(got, "AWS_REGION=us-east-1") ||
+        !has_entry(got, "CLI_TEST_INHERITED=kept") || !has_entry(got, app) ||
+        !has_entry(got, plain_entry))
+        tapi_collect(&list, "--pristine --keep-env", tapi_printf("%zu variables", n));
+    strv_free(got);
+    run_free(&r);
+
+    free(app);
+    free(plain_entry);
+    free(session);
+    free(security);
+    free(container);
+    free(tf);
+    free(kf);
+    unlink(token_file);
+    tapi_collect_end(&list);
+}
+
 int main(void)
 {
     tcli_init();
@@ -747,6 +1085,10 @@ int main(void)
             test_exec_gives_the_command_exactly_the_bundles_variables_and_its_exit_status),
         cmocka_unit_test(test_exec_retries_what_is_worth_retrying_until_the_bundle_comes),
         cmocka_unit_test(test_exec_never_runs_the_command_when_the_fetch_fails),
+        cmocka_unit_test(
+            test_exec_refuses_a_bundle_setting_loader_or_shell_variables_unless_allowed_by_name),
+        cmocka_unit_test(test_get_env_formats_omit_loader_and_shell_variables_with_a_warning),
+        cmocka_unit_test(test_exec_gives_the_command_none_of_coffers_settings_or_aws_credentials),
     };
     int rc = t_run_group_tests(tests, tcli_group_setup, tkms_teardown);
     tcli_finish();

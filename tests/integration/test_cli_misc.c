@@ -211,6 +211,12 @@ static void test_no_command_an_unknown_one_or_a_bad_option_is_a_usage_error_exit
         { "get", "svc", "--retry-for", "-1", NULL },
         { "exec", "svc", NULL },
         { "exec", NULL },
+        /* --allow-env and --keep-env take variable names, checked before anything is fetched */
+        { "get", "svc", "--format", "env", "--allow-env", "LD_PRELOAD=x", NULL },
+        { "exec", "svc", "--allow-env", "", "--", "/bin/true", NULL },
+        { "exec", "svc", "--allow-env", "LD_*", "--", "/bin/true", NULL },
+        { "exec", "svc", "--keep-env", "1X", "--", "/bin/true", NULL },
+        { "exec", "svc", "--keep-env", NULL },
         { "api-token", "create", "name", NULL },
         { "api-token", "create", "name", "--role", "admin", "--ttl", "forever", NULL },
         { "principal", "set", "someone", NULL },

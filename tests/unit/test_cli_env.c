@@ -488,6 +488,304 @@ static size_t envp_len(char **envp)
     return n;
 }
 
+/* --- names a bundle may set only when allowed, and what exec's command inherits ------------ */
+
+static void test_unsafe_classifies_the_loader_libc_shell_and_interpreter_names(void **state)
+{
+    (void)state;
+    /* every family: the exact names, and the prefixes with anything after them */
+    static const char *const unsafe[] = {
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "LD_",
+        "DYLD_INSERT_LIBRARIES",
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "GLIBC_TUNABLES",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "LOCPATH",
+        "MALLOC_CHECK_",
+        "MALLOC_ARENA_MAX",
+        "NIS_PATH",
+        "NLSPATH",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "TMPDIR",
+        "TZDIR",
+        "PATH",
+        "HOME",
+        "BASH_ENV",
+        "ENV",
+        "BASH_FUNC_ls",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "CDPATH",
+        "GLOBIGNORE",
+        "ZDOTDIR",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "PYTHONWARNINGS",
+        "PYTHON",
+        "PERL5LIB",
+        "PERL5OPT",
+        "PERLLIB",
+        "RUBYOPT",
+        "RUBYLIB",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "CLASSPATH",
+        "PHPRC",
+        "PHP_INI_SCAN_DIR",
+        "LUA_INIT",
+        "LUA_PATH_5_4",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "SSH_ASKPASS",
+        "GIT_EXEC_PATH",
+        "GIT_CONFIG",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_KEY_0",
+        "GIT_CONFIG_PARAMETERS",
+    };
+    /* names that merely look alike, and the AWS keys a bundle delivers to its command */
+    static const char *const safe[] = {
+        "DB_PASSWORD",
+        "API_KEY",
+        "LDAP_URL",
+        "LD",
+        "OLD_PRELOAD",
+        "PATHS",
+        "PATH_PREFIX",
+        "MY_PATH",
+        "HOME_URL",
+        "ENVIRONMENT",
+        "ENV_NAME",
+        "IFS_X",
+        "NODE_ENV",
+        "MALLOC",
+        "LUA",
+        "GIT_TOKEN",
+        "GITHUB_TOKEN",
+        "PERL",
+        "RUBY_VERSION",
+        "JAVA_HOME",
+        "TMPDIR_X",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "COFFER_URL",
+        "ld_preload",
+        "path",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++) {
+        const char *reader = cli_env_unsafe(unsafe[i]);
+        if (reader == NULL || reader[0] == '\0')
+            fail_msg("%s is not classified as read at start", unsafe[i]);
+    }
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++) {
+        if (cli_env_unsafe(safe[i]) != NULL)
+            fail_msg("%s is classified as read at start (by %s)", safe[i], cli_env_unsafe(safe[i]));
+    }
+    assert_null(cli_env_unsafe(NULL));
+    assert_non_null(strstr(cli_env_unsafe("LD_PRELOAD"), "loader"));
+    assert_non_null(strstr(cli_env_unsafe("BASH_ENV"), "bash"));
+    assert_non_null(strstr(cli_env_unsafe("PYTHONPATH"), "python"));
+}
+
+/* A bundle setting LD_PRELOAD and PATH by their keys and BASH_ENV by an env_var_prefix
+ * ("BASH_") and a key ("env"), and one safe pair. */
+static const char unsafe_bundle[] =
+    "{\"credentials\": ["
+    "{\"id\": \"cred-loader\", \"metadata\": {}, \"credential_pairs\": "
+    "{\"ld_preload\": \"/tmp/evil.so\", \"db-password\": \"pw\"}},"
+    "{\"id\": \"cred-shell\", \"metadata\": {\"env_var_prefix\": \"BASH_\"}, "
+    "\"credential_pairs\": {\"env\": \"/tmp/evil.sh\"}},"
+    "{\"id\": \"cred-path\", \"metadata\": {}, \"credential_pairs\": {\"path\": \"/tmp\"}}]}";
+
+static void test_unsafe_names_refuse_the_bundle_naming_each_unless_allowed(void **state)
+{
+    (void)state;
+    struct cli_env env;
+    char err[1024];
+
+    /* by default: refused, every one named with its credential and key, and who reads it */
+    assert_refused(unsafe_bundle, NULL, "LD_PRELOAD", "cred-loader", "ld_preload", "BASH_ENV",
+                   "cred-shell", "PATH", "cred-path", "--allow-env", "loader", NULL);
+    assert_int_equal(from_text(unsafe_bundle, NULL, &env, err, sizeof(err)), CF_EINVAL);
+    assert_null(strstr(err, "DB_PASSWORD"));
+    assert_null(strstr(err, "/tmp"));
+    done(&env);
+
+    /* allowing two of three: refused, naming the third only */
+    const char *const two[] = { "LD_PRELOAD", "PATH", NULL };
+    struct cli_env_opts allow_two = { .allow = two };
+    assert_refused(unsafe_bundle, &allow_two, "BASH_ENV", "cred-shell", NULL);
+    assert_int_equal(from_text(unsafe_bundle, &allow_two, &env, err, sizeof(err)), CF_EINVAL);
+    assert_null(strstr(err, "LD_PRELOAD"));
+    assert_null(strstr(err, "cred-path"));
+    done(&env);
+
+    /* skip_invalid does not skip them; allowed by another spelling they are not allowed */
+    const char *const lower[] = { "ld_preload", "path", "bash_env", "LD_*", NULL };
+    struct cli_env_opts skip = { .skip_invalid = true, .allow = lower };
+    assert_refused(unsafe_bundle, &skip, "LD_PRELOAD", "PATH", "BASH_ENV", NULL);
+
+    /* all three allowed: every pair, in order */
+    const char *const all[] = { "BASH_ENV", "PATH", "LD_PRELOAD", NULL };
+    struct cli_env_opts allow_all = { .allow = all };
+    assert_int_equal(from_text(unsafe_bundle, &allow_all, &env, err, sizeof(err)), 0);
+    assert_int_equal(env.n, 4);
+    assert_var(&env, 0, "LD_PRELOAD", "/tmp/evil.so", "cred-loader", "ld_preload");
+    assert_var(&env, 1, "DB_PASSWORD", "pw", "cred-loader", "db-password");
+    assert_var(&env, 2, "BASH_ENV", "/tmp/evil.sh", "cred-shell", "env");
+    assert_var(&env, 3, "PATH", "/tmp", "cred-path", "path");
+    done(&env);
+
+    /* a prefix of the caller's makes every name harmless */
+    struct cli_env_opts prefixed = { .prefix = "APP_" };
+    assert_int_equal(from_text(unsafe_bundle, &prefixed, &env, err, sizeof(err)), 0);
+    assert_int_equal(env.n, 4);
+    assert_string_equal(env.vars[0].name, "APP_LD_PRELOAD");
+    assert_string_equal(env.vars[2].name, "APP_BASH_ENV");
+    done(&env);
+}
+
+static void test_omit_unsafe_drops_the_unsafe_names_and_keeps_the_rest_in_order(void **state)
+{
+    (void)state;
+    struct cli_env env;
+    char err[256];
+
+    struct cli_env_opts omit = { .omit_unsafe = true };
+    assert_int_equal(from_text(unsafe_bundle, &omit, &env, err, sizeof(err)), 0);
+    assert_int_equal(env.n, 1);
+    assert_var(&env, 0, "DB_PASSWORD", "pw", "cred-loader", "db-password");
+    done(&env);
+
+    const char *const path[] = { "PATH", NULL };
+    struct cli_env_opts omit_but_path = { .omit_unsafe = true, .allow = path };
+    assert_int_equal(from_text(unsafe_bundle, &omit_but_path, &env, err, sizeof(err)), 0);
+    assert_int_equal(env.n, 2);
+    assert_var(&env, 0, "DB_PASSWORD", "pw", "cred-loader", "db-password");
+    assert_var(&env, 1, "PATH", "/tmp", "cred-path", "path");
+    done(&env);
+
+    /* a collision is refused all the same, even between two unsafe names */
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"credentials\": [{\"id\": \"c\", \"metadata\": {}, \"credential_pairs\": "
+             "{\"ld-preload\": \"%s\", \"ld_preload\": \"%s\"}}]}",
+             canary, canary);
+    assert_refused(text, &omit, "ld-preload", "ld_preload", "LD_PRELOAD", NULL);
+}
+
+static void test_withheld_are_coffers_settings_and_aws_credentials_only(void **state)
+{
+    (void)state;
+    static const char *const withheld[] = {
+        "COFFER_TOKEN",
+        "COFFER_TOKEN_FILE",
+        "COFFER_URL",
+        "COFFER_LOCAL_KEY_FILE",
+        "COFFER_AUTH_KEY",
+        "COFFER_KMS_BACKEND",
+        "COFFER_",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    };
+    static const char *const passed[] = {
+        "COFFER",
+        "MY_COFFER_TOKEN",
+        "coffer_token",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_ACCESS_KEY_ID_X",
+        "AWS_ACCESS_KEY",
+        "PATH",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(withheld) / sizeof(withheld[0]); i++) {
+        if (!cli_env_withheld(withheld[i], strlen(withheld[i])))
+            fail_msg("%s is passed on", withheld[i]);
+    }
+    for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+        if (cli_env_withheld(passed[i], strlen(passed[i])))
+            fail_msg("%s is withheld", passed[i]);
+    }
+    /* len counts: the name of "AWS_SESSION_TOKEN=x" is its first 17 bytes */
+    assert_true(cli_env_withheld("AWS_SESSION_TOKEN=x", 17));
+    assert_false(cli_env_withheld("AWS_SESSION_TOKEN=x", 16));
+    assert_false(cli_env_withheld(NULL, 0));
+}
+
+static void test_inherited_withholds_keeps_by_name_and_honours_pristine(void **state)
+{
+    (void)state;
+    char *own[] = { "PATH=/usr/bin",
+                    "COFFER_TOKEN=coffer_abc",
+                    "COFFER_TOKEN_FILE=/etc/coffer/token",
+                    "COFFER_LOCAL_KEY_FILE=/etc/coffer/keys.json",
+                    "AWS_ACCESS_KEY_ID=AKIA",
+                    "AWS_SECRET_ACCESS_KEY=secret",
+                    "AWS_REGION=eu-west-1",
+                    "LD_PRELOAD=/usr/lib/host.so", /* the host's own: passed as it is */
+                    "COFFER_NO_EQUALS",
+                    "HOME=/root",
+                    NULL };
+    char **in = cli_env_inherited(own, false, NULL);
+    assert_int_equal(envp_len(in), 4);
+    assert_ptr_equal(in[0], own[0]); /* borrowed */
+    assert_string_equal(in[1], "AWS_REGION=eu-west-1");
+    assert_string_equal(in[2], "LD_PRELOAD=/usr/lib/host.so");
+    assert_string_equal(in[3], "HOME=/root");
+    free(in);
+
+    const char *const keep[] = {
+        "COFFER_LOCAL_KEY_FILE", "AWS_ACCESS_KEY_ID", "HOME", "NOPE", "COFFER_TOKEN_FIL", NULL
+    };
+    in = cli_env_inherited(own, false, keep);
+    assert_int_equal(envp_len(in), 6);
+    assert_string_equal(in[0], "PATH=/usr/bin");
+    assert_string_equal(in[1], "COFFER_LOCAL_KEY_FILE=/etc/coffer/keys.json");
+    assert_string_equal(in[2], "AWS_ACCESS_KEY_ID=AKIA");
+    assert_string_equal(in[5], "HOME=/root");
+    free(in);
+
+    /* pristine: nothing inherited but what is kept, withheld or not */
+    in = cli_env_inherited(own, true, keep);
+    assert_int_equal(envp_len(in), 3);
+    assert_string_equal(in[0], "COFFER_LOCAL_KEY_FILE=/etc/coffer/keys.json");
+    assert_string_equal(in[1], "AWS_ACCESS_KEY_ID=AKIA");
+    assert_string_equal(in[2], "HOME=/root");
+    free(in);
+    in = cli_env_inherited(own, true, NULL);
+    assert_null(in[0]);
+    free(in);
+    in = cli_env_inherited(NULL, false, keep);
+    assert_null(in[0]);
+    free(in);
+}
+
 static void test_envp_drops_base_entries_the_bundle_sets(void **state)
 {
     (void)state;
@@ -783,6 +1081,11 @@ int main(void)
         cmocka_unit_test(test_a_value_holding_a_nul_is_refused),
         cmocka_unit_test(test_bundles_of_the_wrong_shape_are_refused),
         cmocka_unit_test(test_null_metadata_and_prefix_mean_no_prefix),
+        cmocka_unit_test(test_unsafe_classifies_the_loader_libc_shell_and_interpreter_names),
+        cmocka_unit_test(test_unsafe_names_refuse_the_bundle_naming_each_unless_allowed),
+        cmocka_unit_test(test_omit_unsafe_drops_the_unsafe_names_and_keeps_the_rest_in_order),
+        cmocka_unit_test(test_withheld_are_coffers_settings_and_aws_credentials_only),
+        cmocka_unit_test(test_inherited_withholds_keeps_by_name_and_honours_pristine),
         cmocka_unit_test(test_envp_drops_base_entries_the_bundle_sets),
         cmocka_unit_test(test_write_quotes_each_format_as_documented),
         cmocka_unit_test_teardown(test_every_format_reads_back_exactly_in_sh_bash_and_dash,
