@@ -143,7 +143,7 @@ void auth_failed_remember(struct auth *a, const uint8_t digest[CF_SHA256_LEN],
 {
     struct auth_failed_entry e = { .reason = why->reason, .expired_after = expired_after };
 
-    cf_lru_put(a->failed, digest, &e, cf_mono_ms() + AUTH_FAILED_MS);
+    cf_lru_put(a->failed, digest, &e, cf_mono_ms() + (int64_t)AUTH_FAILED_MS);
 }
 
 uint64_t auth_failures_remembered(const struct auth *a)

@@ -93,7 +93,7 @@ void auth_forget(struct auth *a, const char *payload);
 /* Credentials that failed for a reason they cannot outgrow (a ciphertext KMS refuses, a token
  * that does not exist or has expired) are remembered by digest for AUTH_FAILED_MS, so that
  * presenting one again costs no KMS call and no database lookup. */
-#define AUTH_FAILED_MS (10 * 60 * 1000)
+#define AUTH_FAILED_MS (INT64_C(10) * 60 * 1000)
 
 /* Failures answered from that memory so far. */
 uint64_t auth_failures_remembered(const struct auth *a);

@@ -93,10 +93,11 @@ static void dispatch(struct svc_gate *g)
             c->tail = NULL;
         q->next = NULL;
         if (q->head != NULL) {
-            if (c->tail != NULL)
+            if (c->tail != NULL) {
                 c->tail->next = q;
-            else
+            } else {
                 c->head = q;
+            }
             c->tail = q;
         } else {
             free(q);
@@ -106,10 +107,11 @@ static void dispatch(struct svc_gate *g)
             g->tail = NULL;
         c->next = NULL;
         if (c->head != NULL) {
-            if (g->tail != NULL)
+            if (g->tail != NULL) {
                 g->tail->next = c;
-            else
+            } else {
                 g->head = c;
+            }
             g->tail = c;
         } else {
             free(c);
@@ -127,10 +129,11 @@ static void enqueue(struct svc_gate *g, const uint8_t ckey[CF_SHA256_LEN],
     if (c == NULL) {
         c = cf_xcalloc(1, sizeof(*c));
         memcpy(c->key, ckey, CF_SHA256_LEN);
-        if (g->tail != NULL)
+        if (g->tail != NULL) {
             g->tail->next = c;
-        else
+        } else {
             g->head = c;
+        }
         g->tail = c;
     }
     struct ident_q *q = c->head;
@@ -139,16 +142,18 @@ static void enqueue(struct svc_gate *g, const uint8_t ckey[CF_SHA256_LEN],
     if (q == NULL) {
         q = cf_xcalloc(1, sizeof(*q));
         memcpy(q->key, ikey, CF_SHA256_LEN);
-        if (c->tail != NULL)
+        if (c->tail != NULL) {
             c->tail->next = q;
-        else
+        } else {
             c->head = q;
+        }
         c->tail = q;
     }
-    if (q->tail != NULL)
+    if (q->tail != NULL) {
         q->tail->next = w;
-    else
+    } else {
         q->head = w;
+    }
     q->tail = w;
     g->waiting++;
 }
@@ -167,10 +172,11 @@ static void dequeue(struct svc_gate *g, struct waiter *w)
                 if (x != w)
                     continue;
                 g->waiting--;
-                if (prev != NULL)
+                if (prev != NULL) {
                     prev->next = x->next;
-                else
+                } else {
                     q->head = x->next;
+                }
                 if (q->tail == x)
                     q->tail = prev;
                 if (q->head == NULL) {

@@ -51,10 +51,11 @@ void svc_limit_key(const char *addr, int v6_prefix, char out[SVC_LIMIT_KEY_MAX])
         int bits = v6_prefix < 0 ? 0 : v6_prefix > 128 ? 128 : v6_prefix;
         for (int i = 0; i < 16; i++) {
             int keep = bits - i * 8; /* bits of byte i inside the prefix */
-            if (keep <= 0)
+            if (keep <= 0) {
                 a6[i] = 0;
-            else if (keep < 8)
+            } else if (keep < 8) {
                 a6[i] &= (unsigned char)(0xff << (8 - keep));
+            }
         }
         if (inet_ntop(AF_INET6, a6, text, sizeof(text)) != NULL &&
             cf_fmt(out, SVC_LIMIT_KEY_MAX, "%s/%d", text, bits) == 0)
