@@ -139,14 +139,18 @@ static int parse_revision(const char *s, const char *what, int64_t *out)
     return CLI_OK;
 }
 
-/* "name: value" lines of the members (for a terminal). */
+/* "name: value" lines of the members (for a terminal), values escaped. */
 static void print_members(const json_t *obj, const char *const *members)
 {
+    struct cf_buf t = { 0 };
     char buf[1024];
     for (size_t i = 0; members[i] != NULL; i++) {
-        if (json_object_get(obj, members[i]) != NULL)
-            (void)printf("%-20s %s\n", members[i], cli_cell(obj, members[i], buf, sizeof(buf)));
+        if (json_object_get(obj, members[i]) != NULL) {
+            (void)printf("%-20s %s\n", members[i],
+                         cli_text(&t, cli_cell(obj, members[i], buf, sizeof(buf))));
+        }
     }
+    cf_buf_free(&t);
 }
 
 static const char *const cred_members[] = {
@@ -165,18 +169,23 @@ static void print_credential(const struct cli *c, json_t *cred, bool reveal)
         return;
     }
     print_members(cred, cred_members);
+    struct cf_buf tk = { 0 }, tv = { 0 }; /* tv may hold a value: cleansed when freed */
     json_t *meta = json_object_get(cred, "metadata");
     const char *k;
     json_t *v;
     json_object_foreach(meta, k, v)
     {
-        (void)printf("metadata.%-11s %s\n", k, json_is_string(v) ? json_string_value(v) : "?");
+        (void)printf("metadata.%-11s %s\n", cli_text(&tk, k),
+                     cli_text(&tv, json_is_string(v) ? json_string_value(v) : "?"));
     }
     json_t *pairs = json_object_get(cred, "credential_pairs");
     json_object_foreach(pairs, k, v)
     {
-        (void)printf("pair %-15s %s\n", k, json_is_string(v) ? json_string_value(v) : "?");
+        (void)printf("pair %-15s %s\n", cli_text(&tk, k),
+                     cli_text(&tv, json_is_string(v) ? json_string_value(v) : "?"));
     }
+    cf_buf_free(&tk);
+    cf_buf_free(&tv);
 }
 
 /* GET a list endpoint page by page (member is the array's name) up to limit items (0: all). */
@@ -436,14 +445,20 @@ static void print_service(const struct cli *c, const json_t *svc)
         return;
     }
     print_members(svc, members);
+    struct cf_buf id = { 0 }, name = { 0 }, keys = { 0 };
     json_array_foreach(json_object_get(svc, "credentials"), i, cred)
     {
         char buf[1024];
-        (void)printf("credential           %s  %s  rev %s%s  keys %s\n", cf_json_str(cred, "id"),
-                     cf_json_str(cred, "name"), cli_cell(cred, "revision", buf, 24),
-                     json_is_false(json_object_get(cred, "enabled")) ? " (disabled)" : "",
-                     cli_cell(cred, "credential_keys", buf + 24, sizeof(buf) - 24));
+        (void)printf(
+            "credential           %s  %s  rev %s%s  keys %s\n",
+            cli_text(&id, cf_json_str(cred, "id")), cli_text(&name, cf_json_str(cred, "name")),
+            cli_cell(cred, "revision", buf, 24),
+            json_is_false(json_object_get(cred, "enabled")) ? " (disabled)" : "",
+            cli_text(&keys, cli_cell(cred, "credential_keys", buf + 24, sizeof(buf) - 24)));
     }
+    cf_buf_free(&id);
+    cf_buf_free(&name);
+    cf_buf_free(&keys);
 }
 
 static bool is_credential_id(const char *s)
@@ -647,8 +662,10 @@ int cli_cmd_api_token(struct cli *c, const struct cli_args *a)
             } else {
                 static const char *const m[] = { "id", "name", "role", "expires_at", NULL };
                 print_members(ans, m);
+                struct cf_buf t = { 0 }; /* the new token: cleansed when freed */
                 (void)printf("token                %s\n(shown only this once)\n",
-                             cf_json_str(ans, "token"));
+                             cli_text(&t, cf_json_str(ans, "token")));
+                cf_buf_free(&t);
             }
         }
     } else if (is("api-token list")) {

@@ -2,6 +2,11 @@
  * cli_audit.c - `coffer audit list` and `coffer audit verify`: the access log read through
  * GET /v1/audit/events, and its hash chain recomputed here with audit_chain.h, trusting
  * nothing the server computed.
+ *
+ * The table is for people: an unauthenticated caller chose its row's actor (the name it
+ * claimed) and resource id, so every cell is escaped (cli_out.h) and a claimed name is shown
+ * as `(unauthenticated) claimed "NAME"`, never like an actor that proved who it is. JSON lines
+ * are the rows as the server sent them: their bytes, not a re-encoding.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,65 @@ static int page(struct cli *c, const struct cf_buf *base, int64_t limit, const c
     return rc;
 }
 
+/* True unless the row says its actor proved who it is: actor_proven (false for the rows of
+ * failed authentication) and, from a server older than that member, an actor_type other than
+ * anonymous. A row that says neither is unproven. */
+static bool actor_unproven(const json_t *ev)
+{
+    const char *type = cf_json_str(ev, "actor_type");
+    return json_is_false(json_object_get(ev, "actor_proven")) || type == NULL ||
+           strcmp(type, "anonymous") == 0;
+}
+
+/* The ACTOR cell, escaped: a proven actor as it is, a claimed name marked as only claimed. */
+static void actor_cell(const json_t *ev, struct cf_buf *out)
+{
+    const char *actor = cf_json_str(ev, "actor");
+
+    if (!actor_unproven(ev)) {
+        cli_escape(out, actor != NULL ? actor : "-", actor != NULL ? strlen(actor) : 1, 0);
+        return;
+    }
+    cf_buf_append_str(out, "(unauthenticated)");
+    if (actor != NULL && *actor != '\0') {
+        cf_buf_append_str(out, " claimed \"");
+        cli_escape(out, actor, strlen(actor), CF_TEXT_QUOTE);
+        cf_buf_append_char(out, '"');
+    }
+}
+
+/* One row of the table, every cell escaped (resource: type:id). */
+static void table_row(struct cli_table *t, const json_t *ev)
+{
+    /* ID TIME ACTOR ACTION RESOURCE RESULT REASON: the members shown as they are, by column */
+    static const struct {
+        size_t col;
+        const char *member;
+    } plain[] = { { 1, "time" }, { 3, "action" }, { 5, "result" }, { 6, "reason" } };
+    struct cf_buf cell[7] = { 0 };
+    char id[24];
+    const char *rt = cf_json_str(ev, "resource_type"), *ri = cf_json_str(ev, "resource_id");
+
+    const char *idv = cli_cell(ev, "id", id, sizeof(id));
+    cli_escape(&cell[0], idv, strlen(idv), 0);
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        const char *v = cf_json_str(ev, plain[i].member);
+        cli_escape(&cell[plain[i].col], v != NULL ? v : "-", v != NULL ? strlen(v) : 1, 0);
+    }
+    actor_cell(ev, &cell[2]);
+    cli_escape(&cell[4], rt != NULL ? rt : "-", rt != NULL ? strlen(rt) : 1, 0);
+    if (ri != NULL) {
+        cf_buf_append_char(&cell[4], ':');
+        cli_escape(&cell[4], ri, strlen(ri), 0);
+    }
+    const char *cells[7];
+    for (size_t i = 0; i < 7; i++)
+        cells[i] = cell[i].data;
+    cli_table_row_made(t, cells);
+    for (size_t i = 0; i < 7; i++)
+        cf_buf_free(&cell[i]);
+}
+
 int cli_cmd_audit_list(struct cli *c, const struct cli_args *a)
 {
     static const char *const head[] = { "ID",       "TIME",   "ACTOR",  "ACTION",
@@ -79,25 +143,21 @@ int cli_cmd_audit_list(struct cli *c, const struct cli_args *a)
         free(cursor);
         cursor = NULL;
         if (rc == CLI_OK) {
-            json_array_foreach(json_object_get(r.json, "events"), i, ev)
+            const json_t *events = json_object_get(r.json, "events");
+            struct cf_buf lines = { 0 };
+            /* JSON lines: each row's bytes as the server wrote them (only the whitespace
+             * between tokens dropped), so that nothing is re-spelled on the way */
+            bool raw = c->json && cli_json_items(r.body.data, r.body.len, "events", &lines) ==
+                                      (long)json_array_size(events);
+            if (raw && lines.len > 0)
+                (void)fwrite(lines.data, 1, lines.len, stdout);
+            cf_buf_free(&lines);
+            json_array_foreach(events, i, ev)
             {
-                char id[24], res[300];
-                if (c->json) {
+                if (c->json && !raw) {
                     cli_print_json(ev, true);
-                } else {
-                    const char *rt = cf_json_str(ev, "resource_type");
-                    const char *ri = cf_json_str(ev, "resource_id");
-                    if (cf_fmt(res, sizeof(res), "%s%s%s", rt != NULL ? rt : "-",
-                               ri != NULL ? ":" : "", ri != NULL ? ri : "") != 0)
-                        res[0] = '\0';
-                    const char *cells[] = { cli_cell(ev, "id", id, sizeof(id)),
-                                            cf_json_str(ev, "time"),
-                                            cf_json_str(ev, "actor"),
-                                            cf_json_str(ev, "action"),
-                                            res,
-                                            cf_json_str(ev, "result"),
-                                            cf_json_str(ev, "reason") };
-                    cli_table_row(&t, cells);
+                } else if (!c->json) {
+                    table_row(&t, ev);
                 }
                 shown++;
             }

@@ -283,7 +283,12 @@ const struct cli_cmd cli_commands[] = {
     { "principal list", NULL, "", "list people and their roles", NULL, no_opts, 0, 0, 0,
       CLI_AS_USER, cli_cmd_principal },
     { "audit list", NULL, "[filters] [--limit N | --all] [--order desc|asc]", "read the access log",
-      "A table on a terminal; JSON lines (one row per line) with --json or when piped.",
+      "A table on a terminal; JSON lines (one row per line) with --json or when piped.\n"
+      "The table shows control characters, bidirectional overrides and other\ninvisible "
+      "characters as escapes (\\x1b, \\n, \\u202e), and the actor of a row\nwhose caller "
+      "failed to authenticate as (unauthenticated) claimed \"NAME\":\na name that was never "
+      "proven. JSON lines are the rows as the server sent\nthem (actor_proven is false in "
+      "those rows).",
       audit_list_opts, 0, 0, 0, CLI_AS_USER, cli_cmd_audit_list },
     { "audit verify", NULL, "[--from-id N] [--to-id N] [--expect-head ID:HASH]",
       "check the access log's hash chain on this machine",

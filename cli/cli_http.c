@@ -17,6 +17,7 @@
 #include "cf_log.h"
 #include "cf_mem.h"
 #include "cf_secret.h"
+#include "cf_text.h"
 #include "cf_time.h"
 #include "kms.h"
 #include "kms_curl.h"
@@ -25,13 +26,23 @@
 
 void cli_errorf(const char *fmt, ...)
 {
+    char msg[4096];
+    struct cf_buf out = { 0 };
     va_list ap;
+
     va_start(ap, fmt);
-    (void)fputs("coffer: ", stderr);
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start above
-    (void)vfprintf(stderr, fmt, ap);
-    (void)fputc('\n', stderr);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    /* the message may quote the server or a name: shown escaped, it is one line of its own
+     * text (a message cut at sizeof(msg) shows its cut UTF-8 as \xHH) */
+    cf_buf_append_str(&out, "coffer: ");
+    cf_text_escape(&out, msg, strlen(msg), 0);
+    cf_buf_append_char(&out, '\n');
+    (void)fwrite(out.data, 1, out.len, stderr);
+    cf_buf_free(&out);
 }
 
 const char *cli_get(const struct cli *c, const char *name, const char *def)

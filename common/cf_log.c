@@ -1,4 +1,8 @@
-/* cf_log.c - JSON-lines logger on stderr. */
+/* cf_log.c - JSON-lines logger on stderr. A line's strings may quote what a client sent (a
+ * claimed name, a path): jansson escapes the C0 controls in them, and cf_text_json_hidden()
+ * the rest of what a reader of the log could not see (DEL, C1, bidirectional overrides,
+ * zero-width characters), so that a line shows what it holds in a terminal, a pager or a log
+ * viewer. */
 #include "cf_log.h"
 
 #include <stdarg.h>
@@ -9,6 +13,8 @@
 #include <jansson.h>
 
 #include "cf_json.h"
+#include "cf_str.h"
+#include "cf_text.h"
 #include "cf_time.h"
 
 static _Atomic int log_min_level = CF_LOG_INFO;
@@ -70,8 +76,12 @@ void cf_log(enum cf_log_level level, const char *msg, const char *fields_fmt, ..
         json_decref(fields);
     }
     char *s = json_dumps(line, JSON_COMPACT);
-    if (s != NULL)
-        write_line(s);
+    if (s != NULL) {
+        struct cf_buf b = { 0 };
+        cf_text_json_hidden(&b, s, strlen(s));
+        write_line(b.data);
+        cf_buf_free(&b);
+    }
     cf_json_free_str(s);
     json_decref(line);
 }

@@ -144,7 +144,8 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
                                      ".resource_type, 'resource_id', " t                           \
                                      ".resource_id, 'revision', " t ".revision, 'result', " t      \
                                      ".result, 'reason', " t ".reason, 'prev_hash', " t            \
-                                     ".prev_hash, 'hash', " t ".hash)"
+                                     ".prev_hash, 'hash', " t ".hash, 'actor_proven', " t          \
+                                     ".actor_type <> 'anonymous')"
 
 #define AUDIT_FILTERS                                                                              \
     " WHERE ($1::timestamptz IS NULL OR a.time >= $1::timestamptz)"                                \

@@ -7,13 +7,18 @@
 #   test_cli_admin  credential, service, api-token and principal commands; values on stdin
 #   test_cli_audit  audit list, audit verify
 #   test_cli_misc   help and usage, flags and the token file, secret hygiene, exit codes
+#   test_cli_output what people see is escaped (hostile access-log rows, names, values, the
+#                   server's messages) and claimed names look claimed; JSON lines are exact
 # Run them all with `./scripts/test -R test_cli`.
 add_library(coffer_tcli STATIC support/tcli.c support/tfake_http.c)
 target_include_directories(coffer_tcli PUBLIC support)
 target_link_libraries(coffer_tcli PUBLIC coffer_tkms coffer_taudit coffer_auth coffer_kms
                                          coffer_tsupport)
 
-foreach(t test_cli_get test_cli_admin test_cli_audit test_cli_misc)
+# cli/cli_out.c (unit): escaped tables and messages, exact JSON lines.
+coffer_add_test(test_cli_out unit/test_cli_out.c coffer_cli)
+
+foreach(t test_cli_get test_cli_admin test_cli_audit test_cli_misc test_cli_output)
   coffer_add_test(${t} integration/${t}.c coffer_tcli coffer_tkms coffer_taudit coffer_auth
                                           coffer_kms coffer_tsupport)
   add_dependencies(${t} cofferd coffer)

@@ -1,7 +1,7 @@
 // admin.js - API tokens (create, shown once; list; revoke) and principals (people who sign
 // in with kmsauth, and their role). Admins only: cofferd refuses everyone else anyway.
 import { api, explain, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, shown } from "/ui/dom.js";
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -15,7 +15,7 @@ function roleSelect(value) {
 
 // Asks question; if the person agrees, DELETEs path, says done in status and reloads the list.
 async function removeThen(status, question, path, done, reload) {
-  if (!window.confirm(question)) return;
+  if (!window.confirm(shown(question))) return;
   try {
     await api("DELETE", path);
     fill(status, notice("ok", done));

@@ -1,5 +1,7 @@
 // audit.js - the access log for auditors (and admins): filters, pages, one row's detail, and
-// whether the hash chain verifies, said plainly.
+// whether the hash chain verifies, said plainly. A row of failed authentication holds the name
+// its caller merely claimed: it is shown as unauthenticated and claimed, never like an actor
+// who proved who they are.
 import { api, explain, qs } from "/ui/api.js";
 import { h, fill, table, when, field, notice } from "/ui/dom.js";
 
@@ -13,6 +15,21 @@ const ACTIONS = [
 ];
 
 const VERIFY_STEP = 100000;
+
+// True unless the row says its actor proved who it is (actor_proven; from a server without
+// that member, an actor_type other than anonymous).
+const unproven = (e) => e.actor_proven === false || !e.actor_type || e.actor_type === "anonymous";
+
+// The actor of a row: a proven one with its type; a claimed name marked as only claimed.
+function actorCell(e) {
+  if (!unproven(e)) return [h("bdi", {}, e.actor || "—"), h("span", { class: "muted" }, ` (${e.actor_type})`)];
+  return h(
+    "span",
+    { class: "unproven" },
+    h("span", { class: "badge unauthenticated" }, "unauthenticated"),
+    e.actor ? [" claimed ", h("q", {}, h("bdi", {}, e.actor))] : null,
+  );
+}
 
 function choice(options, value = "") {
   return h(
@@ -106,14 +123,19 @@ export async function auditView(el) {
   const showRow = (ev, tr) => {
     for (const s of results.querySelectorAll("tr.selected")) s.classList.remove("selected");
     tr.classList.add("selected");
-    const fields = ["id", "time", "request_id", "actor_type", "actor", "source_ip", "action", "resource_type", "resource_id", "revision", "result", "reason", "prev_hash", "hash"];
+    const fields = ["id", "time", "request_id", "actor_type", "actor", "actor_proven", "source_ip", "action", "resource_type", "resource_id", "revision", "result", "reason", "prev_hash", "hash"];
+    const value = (k) => {
+      const code = h("code", {}, ev[k] === null ? "null" : String(ev[k]));
+      if (k !== "actor" || !unproven(ev)) return code;
+      return [h("span", { class: "badge unauthenticated" }, "unauthenticated"), " claimed, not proven: ", code];
+    };
     fill(
       detail,
       h(
         "section",
         { class: "card" },
         h("h2", { tabindex: "-1" }, `Row ${ev.id}`),
-        h("dl", { class: "props" }, fields.map((k) => [h("dt", {}, k), h("dd", {}, h("code", {}, ev[k] === null ? "null" : String(ev[k])))])),
+        h("dl", { class: "props" }, fields.filter((k) => k in ev).map((k) => [h("dt", {}, k), h("dd", {}, value(k))])),
       ),
     );
     detail.querySelector("h2").focus();
@@ -141,7 +163,7 @@ export async function auditView(el) {
         [
           { title: "Id", cell: (e) => String(e.id) },
           { title: "Time", cell: (e) => when(e.time) },
-          { title: "Actor", cell: (e) => [e.actor || "—", h("span", { class: "muted" }, ` (${e.actor_type})`)] },
+          { title: "Actor", cell: actorCell },
           { title: "Action", cell: (e) => h("code", {}, e.action) },
           { title: "Resource", cell: (e) => (e.resource_type ? [e.resource_type, " ", h("code", {}, e.resource_id || "")] : "—") },
           { title: "Result", cell: (e) => h("span", { class: `badge ${e.result}` }, e.result) },

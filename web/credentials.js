@@ -2,7 +2,7 @@
 // its values hidden until "Reveal" (a separate, audited read), the editor, the history with
 // diffs and revert, and the services that map it.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice, diffView, revisionActions } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView, revisionActions, shown, visible } from "/ui/dom.js";
 
 export async function credentialsView(el) {
   const status = h("div", { "aria-live": "polite" }, notice("info", "Loading credentials…"));
@@ -299,7 +299,7 @@ export async function credentialView(el, id) {
         table(
           [
             { title: "Key", cell: ([k]) => h("code", {}, k) },
-            { title: "Value", cell: ([, v]) => h("code", { class: "secret value" }, v) },
+            { title: "Value", cell: ([, v]) => h("code", { class: "secret value" }, visible(v, true)) },
           ],
           rows,
         ),
@@ -351,7 +351,7 @@ export async function credentialView(el, id) {
     }
   };
   const revert = async (rev) => {
-    if (!window.confirm(`Revert "${cred.name}" to revision ${rev}? This writes revision ${cred.revision + 1} with revision ${rev}'s contents.`)) return;
+    if (!window.confirm(shown(`Revert "${cred.name}" to revision ${rev}? This writes revision ${cred.revision + 1} with revision ${rev}'s contents.`))) return;
     try {
       await api("PUT", `/v1/credentials/${enc(id)}/${rev}${qs({ expected_revision: cred.revision })}`);
       await reload(`Reverted to revision ${rev}.`);

@@ -1,5 +1,59 @@
-// dom.js - building the page out of elements. Text always goes in as text (textContent),
-// never as HTML, so nothing the API returns can run as markup.
+// dom.js - building the page out of elements. Text always goes in as text (text nodes),
+// never as HTML, so nothing the API returns can run as markup; and every string goes through
+// visible(), so that no character the API returns can hide or reorder what is around it.
+
+// Code points a reader cannot see or that change how the text around them reads: the set of
+// common/cf_text.c (cf_text_hidden()), which the coffer client and cofferd's log escape too.
+// C0 and C1 controls and DEL; bidirectional embeddings, overrides, isolates and marks
+// (U+202A-202E, U+2066-2069, U+200E-200F, U+061C); zero-width and other invisible format
+// characters; line and paragraph separators; tag characters; and lone surrogates.
+const HIDDEN =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0000}-\u{e007f}]|\p{Cs}/u;
+const HIDDEN_ALL = new RegExp(HIDDEN.source, "gu");
+
+// The escape that stands for a hidden character: \n, \r, \t, \x1b (other C0 and DEL),
+// \u202e, \U000e0041 (as the coffer client prints them).
+export function escapeOf(ch) {
+  const cp = ch.codePointAt(0);
+  const hex = (n) => cp.toString(16).padStart(n, "0");
+  if (ch === "\n") return "\\n";
+  if (ch === "\r") return "\\r";
+  if (ch === "\t") return "\\t";
+  if (cp < 0x20 || cp === 0x7f) return `\\x${hex(2)}`;
+  return cp <= 0xffff ? `\\u${hex(4)}` : `\\U${hex(8)}`;
+}
+
+// s as a plain string with each hidden character written as its escape: for text that cannot
+// hold elements (a confirm() question).
+export function shown(s) {
+  return String(s).replace(HIDDEN_ALL, escapeOf);
+}
+
+// s as nodes: its text, with each hidden character shown as its escape in a marked span
+// (class "esc", titled with the code point). keepLines keeps line feeds and tabs as they are
+// (for a value shown pre-formatted, such as a PEM key).
+export function visible(s, keepLines = false) {
+  s = String(s);
+  if (!HIDDEN.test(s)) return document.createTextNode(s);
+  const frag = document.createDocumentFragment();
+  let text = "";
+  for (const ch of s) {
+    if ((keepLines && (ch === "\n" || ch === "\t")) || !HIDDEN.test(ch)) {
+      text += ch;
+      continue;
+    }
+    if (text) frag.append(document.createTextNode(text));
+    text = "";
+    const cp = ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+    const esc = document.createElement("span");
+    esc.className = "esc";
+    esc.title = `U+${cp}: a hidden or control character`;
+    esc.textContent = escapeOf(ch);
+    frag.append(esc);
+  }
+  if (text) frag.append(document.createTextNode(text));
+  return frag;
+}
 
 // h("button", {class: "primary", onclick: fn}, "Save") -> <button class="primary">Save</button>
 // Attributes named on* take a function; `false`, null and undefined leave an attribute out.
@@ -20,7 +74,7 @@ function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     if (Array.isArray(c)) append(el, c);
-    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    else el.append(c instanceof Node ? c : visible(c));
   }
 }
 

@@ -1,7 +1,7 @@
 // services.js - the services and the credentials each one gets: the list, one service with
 // its mapped credentials, map and unmap (each a new revision), enable and disable.
 import { api, listAll, explain, isAdmin, enc, qs } from "/ui/api.js";
-import { h, fill, table, when, field, notice, diffView, revisionActions } from "/ui/dom.js";
+import { h, fill, table, when, field, notice, diffView, revisionActions, shown } from "/ui/dom.js";
 
 const SERVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,127}$/;
 
@@ -105,7 +105,7 @@ export async function serviceView(el, id, creating) {
     }
   };
   const revert = async (rev) => {
-    if (!window.confirm(`Revert ${id} to revision ${rev}? This writes revision ${svc.revision + 1} with revision ${rev}'s mapping.`)) return;
+    if (!window.confirm(shown(`Revert ${id} to revision ${rev}? This writes revision ${svc.revision + 1} with revision ${rev}'s mapping.`))) return;
     try {
       await api("PUT", `/v1/services/${enc(id)}/${rev}${qs({ expected_revision: svc.revision })}`);
     } catch (err) {

@@ -1,10 +1,11 @@
 // ui.test.mjs - coffer's web page in headless Chromium, as an admin and as an auditor: sign
 // in, create a credential, change it, reveal and hide its values, history, diff and revert,
 // map it to a service (and see a key conflict refused), tokens and principals, then the
-// access log with filters, paging, row detail and the chain's status. Screenshots of the main
-// views go to COFFER_E2E_SHOTS. The browser never stores a token: checked while signed in
-// (after sign-in and after each kind of action, Reveal too) and after sign-out. Run by
-// tests/e2e/run.sh, which starts cofferd.
+// access log with filters, paging, row detail, hostile rows (control and bidirectional
+// characters shown as escapes, a name only claimed shown as such) and the chain's status.
+// Screenshots of the main views go to COFFER_E2E_SHOTS. The browser never stores a token:
+// checked while signed in (after sign-in and after each kind of action, Reveal too) and after
+// sign-out. Run by tests/e2e/run.sh, which starts cofferd.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -321,6 +322,7 @@ try {
     assert.equal(await rows.count(), 3);
     for (const text of await rows.allInnerTexts()) {
       assert.match(text, /token:e2e-admin/);
+      assert.doesNotMatch(text, /unauthenticated|claimed/);
       assert.match(text, /credential\.get/);
       assert.match(text, /allowed/);
     }
@@ -335,7 +337,7 @@ try {
     await logPage(page.getByRole("button", { name: "Clear" }));
     await page.getByLabel("Result").selectOption("denied");
     await logPage(page.getByRole("button", { name: "Apply filters" }));
-    await page.locator("main tbody tr", { hasText: "anonymous" }).first().waitFor();
+    await page.locator("main tbody tr", { hasText: "unauthenticated" }).first().waitFor();
     for (const text of await page.locator("main tbody tr").allInnerTexts()) assert.match(text, /denied/);
     await page.getByLabel("Result").selectOption("");
     await logPage(page.getByRole("button", { name: "Apply filters" }));
@@ -350,6 +352,42 @@ try {
     // page 1 again, asked anew: the newest rows, the ones this paging wrote included
     const againId = await page.locator("main tbody tr td").first().innerText();
     assert.ok(Number(againId) >= Number(firstId), "page 1 again starts at the newest row");
+  });
+
+  await run("hostile rows: hidden characters shown as escapes, a claimed name as claimed", async () => {
+    // An unauthenticated caller chooses the actor (the Basic username it claims, or
+    // X-Auth-From) and the resource id (a %-encoded path segment) of its row.
+    const user = "\u001b[2J\r\nrow 1 ok\u202egnp.exe\u2066\u200b";
+    const rid = "svc\u202eevil\u001b[31m\u200b\u0085";
+    const basic = Buffer.from(`${user}:not-a-token`).toString("base64");
+    let res = await fetch(`${URL}/v1/services/${encodeURIComponent(rid)}`, { headers: { Authorization: `Basic ${basic}` } });
+    assert.equal(res.status, 401);
+    res = await fetch(`${URL}/v1/services/e2e-spoofed`, { headers: { "X-Auth-From": "token:e2e-admin", "X-Auth-Token": "not-a-token" } });
+    assert.equal(res.status, 401);
+    await logPage(page.getByRole("button", { name: "Clear" }));
+    await page.getByLabel("Actor type").selectOption("anonymous");
+    await logPage(page.getByRole("button", { name: "Apply filters" }));
+    const hostile = page.locator("main tbody tr", { hasText: "gnp.exe" });
+    await hostile.waitFor();
+    const text = await hostile.innerText();
+    for (const shown of ["unauthenticated", "claimed", "\\x1b[2J\\r\\nrow 1 ok\\u202egnp.exe\\u2066\\u200b", "svc\\u202eevil\\x1b[31m\\u200b\\u0085"]) {
+      assert.ok(text.includes(shown), `the row does not show ${shown}: ${text}`);
+    }
+    assert.ok((await hostile.locator(".esc").count()) >= 10, "the escapes are not marked");
+    // nothing hidden is left in the table's text, the page's text or the row's detail
+    const hidden = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/u;
+    const spoofed = page.locator("main tbody tr", { hasText: "token:e2e-admin" }).first();
+    await spoofed.waitFor();
+    assert.match(await spoofed.innerText(), /unauthenticated\s+claimed\s+.?token:e2e-admin/);
+    await hostile.getByRole("button", { name: /Details/ }).click();
+    await page.getByRole("heading", { name: /^Row \d+$/ }).waitFor();
+    const detail = await main.innerText();
+    assert.match(detail, /actor_proven\s+false/);
+    assert.match(detail, /claimed, not proven/);
+    for (const t of [text, detail, await page.locator("body").textContent()]) {
+      assert.ok(!hidden.test(t), `hidden character in ${JSON.stringify(t.match(hidden))}`);
+    }
+    await shot("ui-audit-hostile");
   });
 
   await run("an auditor reads metadata only: no Reveal", async () => {

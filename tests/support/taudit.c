@@ -295,10 +295,10 @@ static bool is_timestamp(const char *s)
 /* Appends to d what is wrong with the event's shape. */
 static void shape_diff(struct cf_buf *d, const json_t *ev)
 {
-    static const char *const names[] = { "id",          "time",      "request_id", "actor_type",
-                                         "actor",       "source_ip", "action",     "resource_type",
-                                         "resource_id", "revision",  "result",     "reason",
-                                         "prev_hash",   "hash" };
+    static const char *const names[] = { "id",          "time",      "request_id",  "actor_type",
+                                         "actor",       "source_ip", "action",      "resource_type",
+                                         "resource_id", "revision",  "result",      "reason",
+                                         "prev_hash",   "hash",      "actor_proven" };
     char h[TAUDIT_HASH_HEX];
     const char *ph = cf_json_str(ev, "prev_hash"), *hash = cf_json_str(ev, "hash");
     const char *rid = cf_json_str(ev, "request_id"), *t = cf_json_str(ev, "time");
@@ -323,6 +323,11 @@ static void shape_diff(struct cf_buf *d, const json_t *ev)
         cf_buf_append_str(d, "; request_id is not 32 lowercase hex");
     if (!json_is_null(rev) && !json_is_integer(rev))
         cf_buf_append_str(d, "; revision is neither an integer nor null");
+    const char *type = cf_json_str(ev, "actor_type");
+    json_t *proven = json_object_get(ev, "actor_proven");
+    if (!json_is_boolean(proven) ||
+        json_is_true(proven) != (type != NULL && strcmp(type, "anonymous") != 0))
+        cf_buf_append_str(d, "; actor_proven is not a boolean, false exactly for anonymous");
     if (ph == NULL || strlen(ph) != 64 || !cf_is_lower_hex(ph, 64) || hash == NULL ||
         strlen(hash) != 64 || !cf_is_lower_hex(hash, 64)) {
         cf_buf_append_str(d, "; prev_hash or hash is not 64 lowercase hex");
