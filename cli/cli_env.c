@@ -8,6 +8,7 @@
 
 #include "cf_json.h"
 #include "cf_mem.h"
+#include "cf_text.h"
 
 /* Longest id or key quoted in a message (longer ones are cut). */
 #define CLI_ENV_MSG_MAX 128
@@ -209,19 +210,20 @@ int cli_env_name(const char *prefix, const char *credential_prefix, const char *
     return 0;
 }
 
-/* Copies an id or a key for a message, control bytes as '?', so that a hostile key cannot
- * write terminal escapes to stderr; cut at CLI_ENV_MSG_MAX - 1 bytes. */
+/* Copies an id or a key for a message, escaped as cf_text_escape() does (control bytes, bidi
+ * overrides and invisible code points made visible), so that a hostile key cannot write
+ * terminal escapes to stderr nor hide what it is; cut at CLI_ENV_MSG_MAX - 1 bytes. */
 static void msg_safe(const char *s, char out[CLI_ENV_MSG_MAX])
 {
-    size_t i = 0;
+    struct cf_buf b = { 0 };
 
-    for (; s != NULL && s[i] != '\0' && i < CLI_ENV_MSG_MAX - 1; i++) {
-        char c = s[i];
-        if ((unsigned char)c < 0x20 || c == 0x7f)
-            c = '?';
-        out[i] = c;
-    }
-    out[i] = '\0';
+    if (s != NULL)
+        cf_text_escape(&b, s, strlen(s), 0);
+    size_t n = b.len < CLI_ENV_MSG_MAX - 1 ? b.len : CLI_ENV_MSG_MAX - 1;
+    if (n > 0)
+        memcpy(out, b.data, n);
+    out[n] = '\0';
+    cf_buf_free(&b);
 }
 
 /* Writes "<what> (credential <id>, key <key>)" to err, without the key if it is NULL;
