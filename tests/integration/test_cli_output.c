@@ -382,6 +382,9 @@ static void test_admin_tables_and_lines_escape_names_keys_and_values(void **stat
           { shown_name, "\\x1b[2J\\r\\nfake\\u2067", "line1\\nline2\\x1b[31m\\u202e\\t\\u0085" } },
         { "credential history", ARGS("credential", "history", id), { shown_name, NULL, NULL } },
         { "service show", ARGS("service", "show", sid), { shown_name, NULL, NULL } },
+        { "get --format env",
+          ARGS("get", sid, "--format", "env"),
+          { "\\x1b[31m\\u202e", NULL, NULL } },
     };
     struct cf_buf list = { 0 };
     for (size_t i = 0; i < N_OF(cases); i++) {
