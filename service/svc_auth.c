@@ -25,7 +25,8 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
         .actor_type =
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
-        .source_ip = req->remote_addr,
+        .source_ip = req->client_addr,
+        .peer_ip = svc_client_peer_ip(req),
         .action = svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = svc_audit_resource_id(req, resource_id),
@@ -59,13 +60,13 @@ int svc_authenticate(struct svc_req *req)
     int64_t now = cf_mono_ms();
 
     /* an address past its failures gets only what needs neither KMS nor the database */
-    creds.cached_only = svc_ratelimit_limited(req->ctx->ratelimit, req->remote_addr, now);
+    creds.cached_only = svc_ratelimit_limited(req->ctx->ratelimit, req->client_addr, now);
     int r = auth_authenticate(req->ctx->auth, &creds, &req->who, &req->why);
     const char *auth_h = creds.authorization;
     bool limited = r == CF_EAUTH && strcmp(req->why.reason, "rate_limited") == 0;
 
     if (r == CF_EAUTH && req->why.presented && !limited)
-        svc_ratelimit_failure(req->ctx->ratelimit, req->remote_addr, now);
+        svc_ratelimit_failure(req->ctx->ratelimit, req->client_addr, now);
 
     if (r != CF_EAUTH || req->why.presented) {
         svc_metrics_auth(auth_h != NULL && strncasecmp(auth_h, "Bearer ", 7) == 0 ? "api_token"
