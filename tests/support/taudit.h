@@ -29,8 +29,8 @@
 
 /* Every member of an event of GET /v1/audit/events (API.md 8.2), exactly. */
 #define TAUDIT_EVENT_MEMBERS                                                                       \
-    "id,time,request_id,actor_type,actor,source_ip,action,resource_type,resource_id,revision,"     \
-    "result,reason,prev_hash,hash"
+    "id,time,request_id,actor_type,actor,source_ip,peer_ip,action,resource_type,resource_id,"      \
+    "revision,result,reason,prev_hash,hash"
 
 /* The kmsauth server name (COFFER_AUTH_CONTEXT) of the fixture's cofferd. */
 #define TAUDIT_CONTEXT "coffer-audit-test"
