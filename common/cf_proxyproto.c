@@ -137,17 +137,13 @@ static int parse_v2(const uint8_t *buf, size_t n, struct cf_pp_header *out)
     size_t len = ((size_t)buf[14] << 8) | buf[15];
     bool local = (buf[12] & 0x0f) == 0;
     uint8_t fam = buf[13];
-    if (local) {
-        need_addr = 0;
-    } else if (fam == 0x11 || fam == 0x12) {
+    need_addr = 0; /* LOCAL and UNSPEC: no addresses */
+    if (!local && (fam == 0x11 || fam == 0x12))
         need_addr = 12;
-    } else if (fam == 0x21 || fam == 0x22) {
+    if (!local && (fam == 0x21 || fam == 0x22))
         need_addr = 36;
-    } else if (fam == 0x31 || fam == 0x32) {
+    if (!local && (fam == 0x31 || fam == 0x32))
         need_addr = CF_PP_V2_ADDR_MAX;
-    } else {
-        need_addr = 0;
-    }
     if (len < need_addr)
         return CF_EINVAL; /* the length cannot hold the family's addresses */
     out->len = CF_PP_V2_FIXED + len;

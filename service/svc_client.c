@@ -111,15 +111,24 @@ const char *svc_client_peer_ip(const struct svc_req *req)
     return req->peer_addr;
 }
 
-/* Waits until sock is readable or the deadline (cf_mono_ms) passes. */
-static int wait_readable(int sock, int64_t deadline)
+/* Where a read stops: the request timeout, or cofferd stopping (civetweb waits for its workers,
+ * and this one is not in civetweb's own reads, which watch its stop flag). */
+struct deadline {
+    int64_t at; /* cf_mono_ms() */
+    const atomic_bool *stopping;
+};
+
+/* Waits until sock is readable, the deadline passes or cofferd stops. */
+static int wait_readable(int sock, const struct deadline *dl)
 {
     for (;;) {
-        int64_t left = deadline - cf_mono_ms();
+        int64_t left = dl->at - cf_mono_ms();
         if (left <= 0)
             return CF_ETIMEOUT;
+        if (atomic_load(dl->stopping))
+            return CF_EUNAVAIL;
         struct pollfd p = { .fd = sock, .events = POLLIN };
-        int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        int r = poll(&p, 1, left > 200 ? 200 : (int)left);
         if (r > 0)
             return 0;
         if (r < 0 && errno != EINTR)
@@ -128,7 +137,7 @@ static int wait_readable(int sock, int64_t deadline)
 }
 
 /* Reads exactly len bytes (into buf, or discarded when buf is NULL) before the deadline. */
-static int read_exact(int sock, uint8_t *buf, size_t len, int64_t deadline)
+static int read_exact(int sock, uint8_t *buf, size_t len, const struct deadline *dl)
 {
     uint8_t scratch[512];
     int r;
@@ -146,7 +155,7 @@ static int read_exact(int sock, uint8_t *buf, size_t len, int64_t deadline)
             return CF_EIO; /* closed */
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return CF_EIO;
-        if ((r = wait_readable(sock, deadline)) != 0)
+        if ((r = wait_readable(sock, dl)) != 0)
             return r;
     }
     return 0;
@@ -154,14 +163,14 @@ static int read_exact(int sock, uint8_t *buf, size_t len, int64_t deadline)
 
 /* Reads a PROXY header off sock and not one byte more: what has arrived is peeked at, the
  * bytes of the header are then taken (a v2 header's TLVs discarded unread). */
-static int read_header(int sock, int64_t deadline, struct cf_pp_header *h)
+static int read_header(int sock, const struct deadline *dl, struct cf_pp_header *h)
 {
     uint8_t buf[CF_PP_V2_FIXED + CF_PP_V2_ADDR_MAX]; /* > CF_PP_V1_MAX */
     size_t have = 0;
     int r;
 
     for (;;) {
-        if ((r = wait_readable(sock, deadline)) != 0)
+        if ((r = wait_readable(sock, dl)) != 0)
             return r;
         ssize_t got = recv(sock, buf + have, sizeof(buf) - have, MSG_PEEK);
         if (got == 0)
@@ -176,11 +185,11 @@ static int read_header(int sock, int64_t deadline, struct cf_pp_header *h)
             return r;
         /* all of it belongs to the header while it is incomplete */
         size_t upto = h->complete && h->len < avail ? h->len : avail;
-        if ((r = read_exact(sock, buf + have, upto - have, deadline)) != 0)
+        if ((r = read_exact(sock, buf + have, upto - have, dl)) != 0)
             return r;
         have = upto;
         if (h->complete)
-            return read_exact(sock, NULL, h->len - have, deadline);
+            return read_exact(sock, NULL, h->len - have, dl);
         if (have == sizeof(buf))
             return CF_EINVAL; /* cannot happen: the parser decides within these bytes */
     }
@@ -199,13 +208,16 @@ int svc_client_read_proxy_header(const struct mg_connection *conn, int sock, con
     bool peer_ok = cf_addr_parse(peer, strnlen(peer, 48), &peer_addr) == 0;
     if (peer_ok)
         cf_addr_format(&peer_addr, shown);
-    int r = read_header(sock, cf_mono_ms() + ctx->cfg->request_timeout_ms, &h);
+    const struct deadline dl = { .at = cf_mono_ms() + ctx->cfg->request_timeout_ms,
+                                 .stopping = &ctx->stopping };
+    int r = read_header(sock, &dl, &h);
     if (r != 0) {
         cf_log(CF_LOG_INFO, "connection closed: no valid PROXY protocol header", "{s:s, s:s}",
                "peer", shown, "why",
-               r == CF_ETIMEOUT ? "timeout"
-               : r == CF_EINVAL ? "malformed"
-                                : "closed");
+               r == CF_ETIMEOUT   ? "timeout"
+               : r == CF_EINVAL   ? "malformed"
+               : r == CF_EUNAVAIL ? "stopping"
+                                  : "closed");
         return 1;
     }
     if (h.kind != CF_PP_ADDRESSES)
