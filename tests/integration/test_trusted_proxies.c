@@ -481,6 +481,35 @@ static void test_proxy_header_before_tls(void **state)
     tls_exchange(f, "127.0.0.1", v1, strlen(v1), "198.51.100.20 127.0.0.1");
 }
 
+/* A bad COFFER_TRUSTED_PROXIES or COFFER_PROXY_PROTOCOL stops cofferd (exit 2), naming the
+ * setting and the entry. */
+static void test_bad_settings_stop_cofferd(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *env, *says;
+    } bad[] = {
+        { "COFFER_TRUSTED_PROXIES=10.0.0.1/8", "'10.0.0.1/8'" },
+        { "COFFER_TRUSTED_PROXIES=10.0.0.0/8, lb.example.com", "'lb.example.com'" },
+        { "COFFER_TRUSTED_PROXIES=10.0.0.0/8,,::1", "empty entry" },
+        { "COFFER_TRUSTED_PROXIES=2001:db8::/129", "'2001:db8::/129'" },
+        { "COFFER_PROXY_PROTOCOL=yes", "COFFER_PROXY_PROTOCOL" },
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cf_buf out = { 0 };
+        char *argv[] = { (char *)t_env("COFFER_TEST_COFFERD"), "serve", NULL };
+        char *const env[] = { (char *)bad[i].env, NULL };
+        int rc = t_run_output(argv, env, &out);
+        cf_buf_append(&out, "", 0);
+        if (rc != 2 || strstr(out.data, bad[i].says) == NULL ||
+            (strncmp(bad[i].env, "COFFER_TRUSTED", 14) == 0 &&
+             strstr(out.data, "COFFER_TRUSTED_PROXIES") == NULL))
+            fail_msg("%s: exit %d, %s", bad[i].env, rc, out.data);
+        cf_buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest xff[] = {
@@ -496,7 +525,11 @@ int main(void)
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_proxy_header_before_tls),
     };
-    int failed = t_run_group_tests_name("x_forwarded_for", xff, xff_setup, fixture_teardown);
+    const struct CMUnitTest settings[] = {
+        cmocka_unit_test(test_bad_settings_stop_cofferd),
+    };
+    int failed = t_run_group_tests_name("settings", settings, NULL, NULL);
+    failed += t_run_group_tests_name("x_forwarded_for", xff, xff_setup, fixture_teardown);
     failed += t_run_group_tests_name("proxy_protocol", pp, pp_setup, fixture_teardown);
     failed += t_run_group_tests_name("proxy_protocol_tls", tls, tls_setup, tls_teardown);
     return failed;
