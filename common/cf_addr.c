@@ -132,6 +132,33 @@ static const char *trim(const char *s, size_t *len)
     return s;
 }
 
+/* True if s[0..len) is "address/bits" that fails only because host bits are set: net gets
+ * the network those bits name. */
+static bool masked_network(const char *s, size_t len, char net[CF_ADDR_STR_MAX], unsigned *bits)
+{
+    const char *slash = memchr(s, '/', len);
+    struct cf_cidr c;
+    struct cf_addr a;
+
+    if (slash == NULL || cf_addr_parse(s, (size_t)(slash - s), &a) != 0)
+        return false;
+    for (unsigned b = 0; b <= (a.family == 4 ? 32u : 128u); b++) {
+        char want[8];
+        if (cf_fmt(want, sizeof(want), "%u", b) != 0 ||
+            strlen(want) != len - (size_t)(slash - s) - 1 ||
+            memcmp(want, slash + 1, strlen(want)) != 0)
+            continue;
+        for (unsigned i = b; i < (a.family == 4 ? 32u : 128u); i++)
+            a.bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+        cf_addr_format(&a, net);
+        *bits = b;
+        char text[CF_ADDR_STR_MAX + 8];
+        return cf_fmt(text, sizeof(text), "%s/%u", net, b) == 0 &&
+               cf_cidr_parse(text, strlen(text), &c) == 0;
+    }
+    return false;
+}
+
 int cf_cidr_set_parse(const char *list, struct cf_cidr_set *out, char *err, size_t errcap)
 {
     out->n = 0;
@@ -157,6 +184,14 @@ int cf_cidr_set_parse(const char *list, struct cf_cidr_set *out, char *err, size
             return CF_ETOOBIG;
         }
         if (cf_cidr_parse(e, elen, &out->v[out->n]) != 0) {
+            char net[CF_ADDR_STR_MAX];
+            unsigned bits;
+            if (masked_network(e, elen, net, &bits)) {
+                return cf_config_error(err, errcap,
+                                       "'%.*s' has bits set past its prefix: write %s/%u for the "
+                                       "network, or the address alone",
+                                       (int)(elen > 60 ? 60 : elen), e, net, bits);
+            }
             return cf_config_error(err, errcap,
                                    "'%.*s' is not an IPv4 or IPv6 address or a network "
                                    "address/prefix-length with no host bits set",

@@ -131,6 +131,9 @@ static void test_a_bad_list_says_which_entry(void **state)
     assert_int_equal(cf_cidr_set_parse("10.0.0.0/8, 10.0.0.1/8", &set, err, sizeof(err)),
                      CF_ECONFIG);
     assert_non_null(strstr(err, "'10.0.0.1/8'"));
+    assert_non_null(strstr(err, "write 10.0.0.0/8"));
+    assert_int_equal(cf_cidr_set_parse("2001:db8::1/32", &set, err, sizeof(err)), CF_ECONFIG);
+    assert_non_null(strstr(err, "write 2001:db8::/32"));
     assert_int_equal(cf_cidr_set_parse("10.0.0.0/8,,::1", &set, err, sizeof(err)), CF_ECONFIG);
     assert_non_null(strstr(err, "empty entry"));
     assert_int_equal(cf_cidr_set_parse("10.0.0.0/8,", &set, err, sizeof(err)), CF_ECONFIG);
