@@ -335,6 +335,36 @@ static void test_proxy_header_from_the_trusted_proxy(void **state)
     plain_exchange(f, "127.0.0.1", "PROXY UNKNOWN\r\n", 15, "", "127.0.0.1 <null>");
 }
 
+/* One header, two requests on the connection (keep-alive): both rows name the client. */
+static void test_the_header_holds_for_the_connection(void **state)
+{
+    struct taudit *f = *state;
+    struct t_raw r = { 0 };
+    const char *v1 = "PROXY TCP4 198.51.100.30 127.0.0.1 40000 80\r\n";
+    char *first =
+        tapi_printf("GET /v1/credentials HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n", f->api.admin);
+    char *second = request(f, "");
+    int fd = t_raw_connect_from(f->api.d.port, "127.0.0.1", 0);
+
+    assert_int_equal(t_raw_send(fd, v1, strlen(v1)), strlen(v1));
+    assert_int_equal(t_raw_send(fd, first, strlen(first)), strlen(first));
+    assert_int_equal(t_raw_send(fd, second, strlen(second)), strlen(second));
+    t_raw_read(fd, 10000, &r);
+    close(fd);
+    assert_int_equal(t_raw_count(&r), 2);
+    const char *p = r.bytes.data;
+    for (int i = 0; i < 2; i++) {
+        char rid[33], ips[128];
+        assert_true(request_id_of(p, rid));
+        row_ips(f, rid, ips, sizeof(ips));
+        assert_string_equal(ips, "198.51.100.30 127.0.0.1");
+        p = strstr(p, rid) + 32;
+    }
+    t_raw_free(&r);
+    free(first);
+    free(second);
+}
+
 static void test_proxy_header_from_anyone_else_is_discarded(void **state)
 {
     struct taudit *f = *state;
@@ -519,6 +549,7 @@ int main(void)
     };
     const struct CMUnitTest pp[] = {
         cmocka_unit_test(test_proxy_header_from_the_trusted_proxy),
+        cmocka_unit_test(test_the_header_holds_for_the_connection),
         cmocka_unit_test(test_proxy_header_from_anyone_else_is_discarded),
         cmocka_unit_test(test_a_connection_without_a_valid_header_is_closed),
     };
