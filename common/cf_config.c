@@ -218,7 +218,7 @@ static int set_value(struct cf_config *cfg, const struct setting *s, const char 
         break;
     }
     case SET_CIDRS: {
-        char why[160];
+        char why[256];
         if (cf_cidr_set_parse(v, &cfg->trusted, why, sizeof(why)) != 0)
             return cf_config_error(err, errcap, "%s: %s", from, why);
         break;

@@ -26,13 +26,12 @@
 #include "kms.h"
 #include "kms_cache.h"
 
-#define SVC_MAX_SEGMENTS      8
-#define SVC_REQUEST_ID_LEN    32
-#define SVC_PATH_LOG_MAX      256
-#define SVC_EXTRA_HEADERS     4
-#define SVC_AUDIT_ID_MAX      256 /* bytes of a path segment an access-log row keeps */
-#define SVC_DRAIN_SECONDS     10  /* in-flight requests may finish for this long at a stop */
-#define SVC_FORWARDED_LOG_MAX 128 /* bytes of an ignored X-Forwarded-For the log line keeps */
+#define SVC_MAX_SEGMENTS   8
+#define SVC_REQUEST_ID_LEN 32
+#define SVC_PATH_LOG_MAX   256
+#define SVC_EXTRA_HEADERS  4
+#define SVC_AUDIT_ID_MAX   256 /* bytes of a path segment an access-log row keeps */
+#define SVC_DRAIN_SECONDS  10  /* in-flight requests may finish for this long at a stop */
 
 /* The configurable limits of API.md 5 that validation needs (from COFFER_MAX_*). */
 struct svc_limits {
@@ -128,6 +127,9 @@ enum svc_code svc_code_from_err(int err);
 
 struct svc_route;
 
+/* Bytes of an ignored X-Forwarded-For that a request's log line keeps. */
+#define SVC_FORWARDED_LOG_MAX 128
+
 /* One request, from begin_request to the access-log line.
  *
  * What civetweb parsed is copied in once (svc_req_init) and read only from here: civetweb
@@ -146,10 +148,9 @@ struct svc_req {
     char peer_addr[48];       /* the TCP peer's address, "" when unknown */
     char client_addr[48];     /* the client's (svc_client.c): the peer's, unless a trusted
                                * proxy named another; "" when unknown */
-    char forwarded_ignored[3 * SVC_FORWARDED_LOG_MAX +
-                           1]; /* an X-Forwarded-For from a peer
-                                * that is not a trusted proxy, as the log line shows it: never
-                                * believed (bounded, valid UTF-8); "" when none */
+    /* an X-Forwarded-For from a peer that is not a trusted proxy, as the log line shows it:
+     * never believed (bounded, valid UTF-8); "" when none */
+    char forwarded_ignored[3 * SVC_FORWARDED_LOG_MAX + 1];
     char request_id[SVC_REQUEST_ID_LEN + 1];
     int64_t start_ms;
     int64_t start_us;            /* the same moment, finer (latency histograms) */
