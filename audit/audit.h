@@ -23,7 +23,8 @@ struct audit_event {
     const char *request_id; /* 32 lowercase hex */
     const char *actor_type; /* service, user, token, system, anonymous */
     const char *actor;
-    const char *source_ip;
+    const char *source_ip;     /* the client's address */
+    const char *peer_ip;       /* NULL, or the TCP peer's address when it is not the client's */
     const char *action;        /* e.g. "identity.get" */
     const char *resource_type; /* NULL or service, credential, token, principal, audit, identity */
     const char *resource_id;   /* NULL or the id */

@@ -89,6 +89,8 @@ void audit_chain_canonical(const struct audit_chain_row *row, struct cf_buf *out
     put_member(out, "actor", row->actor, false);
     put_member(out, "actor_type", row->actor_type, false);
     put_int(out, "id", row->id, true);
+    if (row->peer_ip != NULL)
+        put_member(out, "peer_ip", row->peer_ip, false);
     put_member(out, "reason", row->reason, false);
     put_member(out, "request_id", row->request_id, false);
     put_member(out, "resource_id", row->resource_id, false);
@@ -132,6 +134,7 @@ void audit_chain_row_from_json(const json_t *j, struct audit_chain_row *row)
         .actor_type = cf_json_str(j, "actor_type"),
         .actor = cf_json_str(j, "actor"),
         .source_ip = cf_json_str(j, "source_ip"),
+        .peer_ip = cf_json_str(j, "peer_ip"),
         .action = cf_json_str(j, "action"),
         .resource_type = cf_json_str(j, "resource_type"),
         .resource_id = cf_json_str(j, "resource_id"),

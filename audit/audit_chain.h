@@ -9,7 +9,9 @@
  * hash(n) = SHA-256(prev(n) || canonical(row n)), prev(1) = 32 zero bytes, where canonical()
  * is the JSON object of the twelve fields from id to reason, members sorted by name, no
  * whitespace, minimal escaping (Python's json.dumps(row, sort_keys=True, separators=(",",
- * ":"), ensure_ascii=False)).
+ * ":"), ensure_ascii=False)). A row whose peer_ip is not null (a request a trusted proxy
+ * forwarded, migration 0005) has it as a thirteenth member; a null peer_ip is left out, so
+ * the rows written before the column existed keep their hashes.
  */
 #ifndef AUDIT_CHAIN_H
 #define AUDIT_CHAIN_H
@@ -26,8 +28,9 @@
 /* The prev_hash of row 1: 64 zeros. */
 extern const char audit_chain_zero_hash[CF_SHA256_HEX_LEN + 1];
 
-/* The twelve hashed fields of one row, borrowed from whoever holds them. NULL strings are
- * hashed as null (only resource_type and resource_id may be null in a well-formed row). */
+/* The hashed fields of one row, borrowed from whoever holds them. NULL strings are hashed as
+ * null (only resource_type and resource_id may be null in a well-formed row), but for peer_ip,
+ * which is then left out. */
 struct audit_chain_row {
     int64_t id;
     const char *time;
@@ -35,6 +38,7 @@ struct audit_chain_row {
     const char *actor_type;
     const char *actor;
     const char *source_ip;
+    const char *peer_ip; /* NULL: not a member of canonical() at all */
     const char *action;
     const char *resource_type;
     const char *resource_id;

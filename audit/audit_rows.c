@@ -11,6 +11,7 @@ static struct audit_chain_row view(const struct db_audit_row *r)
         .actor_type = r->actor_type,
         .actor = r->actor,
         .source_ip = r->source_ip,
+        .peer_ip = r->peer_ip,
         .action = r->action,
         .resource_type = r->resource_type,
         .resource_id = r->resource_id,

@@ -30,6 +30,7 @@ int audit_append(struct db_conn *c, const struct audit_event *ev, struct audit_r
     row.actor_type = ev->actor_type;
     row.actor = ev->actor;
     row.source_ip = ev->source_ip;
+    row.peer_ip = ev->peer_ip;
     row.action = ev->action;
     row.resource_type = ev->resource_type;
     row.resource_id = ev->resource_id;

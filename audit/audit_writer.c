@@ -77,16 +77,19 @@ static const char *at(const struct cf_buf *b, size_t off)
 static struct ticket *ticket_new(const struct audit_event *ev)
 {
     struct ticket *t = cf_xcalloc(1, sizeof(*t));
-    size_t o[10];
-    const char *s[10] = { ev->request_id,    ev->actor_type,  ev->actor,  ev->source_ip, ev->action,
-                          ev->resource_type, ev->resource_id, ev->result, ev->reason,    "" };
+    size_t o[11];
+    const char *s[11] = {
+        ev->request_id,  ev->actor_type, ev->actor,  ev->source_ip, ev->action, ev->resource_type,
+        ev->resource_id, ev->result,     ev->reason, ev->peer_ip,   ""
+    };
 
-    for (size_t i = 0; i < 10; i++)
+    for (size_t i = 0; i < 11; i++)
         o[i] = keep(&t->strings, s[i]); /* the buffer may move: offsets first, pointers after */
     t->ev = (struct audit_event){ .request_id = at(&t->strings, o[0]),
                                   .actor_type = at(&t->strings, o[1]),
                                   .actor = at(&t->strings, o[2]),
                                   .source_ip = at(&t->strings, o[3]),
+                                  .peer_ip = at(&t->strings, o[9]),
                                   .action = at(&t->strings, o[4]),
                                   .resource_type = at(&t->strings, o[5]),
                                   .resource_id = at(&t->strings, o[6]),
@@ -108,12 +111,12 @@ static struct ticket *ticket_new(const struct audit_event *ev)
 /* The JSON of one chained row for json_populate_recordset. */
 static json_t *row_json(const struct db_audit_row *r)
 {
-    json_t *o =
-        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s, s:s}", "id",
-                  (json_int_t)r->id, "time", r->time, "request_id", r->request_id, "actor_type",
-                  r->actor_type, "actor", r->actor, "source_ip", r->source_ip, "action", r->action,
-                  "resource_type", r->resource_type, "resource_id", r->resource_id, "result",
-                  r->result, "reason", r->reason, "prev_hash", r->prev_hash, "hash", r->hash);
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:s, s:s, s:s, s:s}", "id",
+        (json_int_t)r->id, "time", r->time, "request_id", r->request_id, "actor_type",
+        r->actor_type, "actor", r->actor, "source_ip", r->source_ip, "peer_ip", r->peer_ip,
+        "action", r->action, "resource_type", r->resource_type, "resource_id", r->resource_id,
+        "result", r->result, "reason", r->reason, "prev_hash", r->prev_hash, "hash", r->hash);
     if (o != NULL) {
         json_object_set_new(o, "revision",
                             r->has_revision ? json_integer((json_int_t)r->revision) : json_null());
@@ -147,6 +150,7 @@ static int append_batch(struct db_conn *c, struct ticket **batch, size_t n)
         row.actor_type = ev->actor_type;
         row.actor = ev->actor;
         row.source_ip = ev->source_ip;
+        row.peer_ip = ev->peer_ip;
         row.action = ev->action;
         row.resource_type = ev->resource_type;
         row.resource_id = ev->resource_id;

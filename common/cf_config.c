@@ -22,6 +22,7 @@ enum setting_kind {
     SET_INT,    /* decimal integer in [min, max] */
     SET_CHOICE, /* one of choices */
     SET_LISTEN, /* host:port */
+    SET_CIDRS,  /* comma-separated IPv4/IPv6 addresses and networks */
 };
 
 struct setting {
@@ -64,6 +65,15 @@ static const struct setting settings[] = {
       "32", 0, 1024, NULL,
       "connections one client address may have open at once (0: no cap); more get 503 "
       "too_many_connections and are closed" },
+    { "COFFER_TRUSTED_PROXIES", "--trusted-proxies", SET_CIDRS,
+      offsetof(struct cf_config, trusted_proxies), NULL, 0, 0, NULL,
+      "load balancers and proxies whose word on the client's address is taken: comma-separated "
+      "addresses and networks (10.0.0.0/8, 2001:db8::/32, 127.0.0.1); from them the client is "
+      "the right-most untrusted X-Forwarded-For entry, or the PROXY protocol's source; from "
+      "anyone else both are ignored" },
+    { "COFFER_PROXY_PROTOCOL", "--proxy-protocol", CHOICE(proxy_protocol), "off", 0, 0, on_off,
+      "on: every connection must open with a PROXY protocol v1 or v2 header (before TLS), or is "
+      "closed; X-Forwarded-For is then ignored" },
     { "COFFER_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
       INT(auth_failures_per_minute), "60", 0, 60000, NULL,
       "failed authentications one client may have a minute (after a burst): past it, its "
@@ -217,6 +227,12 @@ static int set_value(struct cf_config *cfg, const struct setting *s, const char 
             return cf_config_error(
                 err, errcap, "%s: expected host:port, [ipv6]:port or :port, got '%.80s'", from, v);
         }
+        break;
+    }
+    case SET_CIDRS: {
+        char why[256];
+        if (cf_cidr_set_parse(v, &cfg->trusted, why, sizeof(why)) != 0)
+            return cf_config_error(err, errcap, "%s: %s", from, why);
         break;
     }
     case SET_STR:

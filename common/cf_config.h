@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cf_addr.h"
 #include "cf_err.h"
 
 struct cf_config {
@@ -21,6 +22,9 @@ struct cf_config {
     char *listen;                     /* "host:port", "[v6]:port" or ":port" */
     int64_t threads;                  /* civetweb worker threads */
     int64_t max_connections_per_ip;   /* 0 = no cap */
+    char *trusted_proxies;            /* COFFER_TRUSTED_PROXIES as given; NULL = none */
+    struct cf_cidr_set trusted;       /* the same, parsed: proxies whose word on the client holds */
+    char *proxy_protocol;             /* "on": every connection starts with a PROXY header */
     int64_t auth_failures_per_minute; /* per client address; 0 = no limit */
     int64_t auth_failure_burst;
     int64_t auth_verify_concurrency; /* unproven credentials checked at once; 0 = no limit */

@@ -21,9 +21,9 @@ static const struct db_stmt lock_head_q = {
 static const struct db_stmt insert_batch_q = {
     "audit_insert_batch",
     "INSERT INTO audit_log (id, time, request_id, actor_type, actor, source_ip, action,"
-    " resource_type, resource_id, revision, result, reason, prev_hash, hash)"
+    " resource_type, resource_id, revision, result, reason, prev_hash, hash, peer_ip)"
     " SELECT id, time, request_id, actor_type, actor, source_ip, action, resource_type,"
-    " resource_id, revision, result, reason, prev_hash, hash"
+    " resource_id, revision, result, reason, prev_hash, hash, peer_ip"
     " FROM json_populate_recordset(NULL::audit_log, $1::json) ORDER BY id",
     1
 };
@@ -105,10 +105,10 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
     static const struct db_stmt q = {
         "audit_insert",
         "INSERT INTO audit_log (id, time, request_id, actor_type, actor, source_ip, action,"
-        " resource_type, resource_id, revision, result, reason, prev_hash, hash)"
+        " resource_type, resource_id, revision, result, reason, prev_hash, hash, peer_ip)"
         " VALUES ($1::bigint, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10::integer, $11,"
-        " $12, $13, $14)",
-        14
+        " $12, $13, $14, $15)",
+        15
     };
     char id[24], revision[24];
     PGresult *res = NULL;
@@ -130,7 +130,8 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
                              row->result,
                              row->reason,
                              row->prev_hash,
-                             row->hash };
+                             row->hash,
+                             row->peer_ip };
     r = db_exec(c, &q, params, NULL, NULL, &res);
     PQclear(res);
     return r;
@@ -140,7 +141,8 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
     "json_build_object('id', " t                                                                   \
     ".id, 'time', " DB_TS(t ".time") ", 'request_id', " t ".request_id, 'actor_type', " t          \
                                      ".actor_type, 'actor', " t ".actor, 'source_ip', " t          \
-                                     ".source_ip, 'action', " t ".action, 'resource_type', " t     \
+                                     ".source_ip, 'peer_ip', " t ".peer_ip, 'action', " t          \
+                                     ".action, 'resource_type', " t                                \
                                      ".resource_type, 'resource_id', " t                           \
                                      ".resource_id, 'revision', " t ".revision, 'result', " t      \
                                      ".result, 'reason', " t ".reason, 'prev_hash', " t            \

@@ -27,6 +27,7 @@ struct db_audit_row {
     const char *actor_type;
     const char *actor;
     const char *source_ip;
+    const char *peer_ip; /* NULL, or the TCP peer's when it is not the client's (0005) */
     const char *action;
     const char *resource_type;
     const char *resource_id;

@@ -130,6 +130,9 @@ enum svc_code svc_code_from_err(int err);
 
 struct svc_route;
 
+/* Bytes of an ignored X-Forwarded-For that a request's log line keeps. */
+#define SVC_FORWARDED_LOG_MAX 128
+
 /* One request, from begin_request to the access-log line.
  *
  * What civetweb parsed is copied in once (svc_req_init) and read only from here: civetweb
@@ -145,7 +148,12 @@ struct svc_req {
     const char *raw_path;     /* undecoded, without the query; NULL when unknown */
     const char *query;        /* after '?', undecoded; NULL when absent */
     long long content_length; /* -1 when not announced */
-    char remote_addr[48];     /* the peer's address, "" when unknown */
+    char peer_addr[48];       /* the TCP peer's address, "" when unknown */
+    char client_addr[48];     /* the client's (svc_client.c): the peer's, unless a trusted
+                               * proxy named another; "" when unknown */
+    /* an X-Forwarded-For from a peer that is not a trusted proxy, as the log line shows it:
+     * never believed (bounded, valid UTF-8); "" when none */
+    char forwarded_ignored[3 * SVC_FORWARDED_LOG_MAX + 1];
     char request_id[SVC_REQUEST_ID_LEN + 1];
     int64_t start_ms;
     int64_t start_us;            /* the same moment, finer (latency histograms) */
@@ -187,6 +195,21 @@ struct svc_route {
  * http_error callback, where none of the request's fields may be trusted. */
 void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ctx *ctx,
                   bool parsed);
+
+/* --- who a request comes from (svc_client.c) --- */
+
+/* Sets req's peer_addr, client_addr and forwarded_ignored from the connection (ri), the PROXY
+ * header civetweb read for it, and, when parsed, its X-Forwarded-For (svc_req_init calls it). */
+void svc_client_init(struct svc_req *req, const struct mg_request_info *ri, bool parsed);
+
+/* The peer's address when it differs from the client's (the access log's peer_ip), else NULL. */
+const char *svc_client_peer_ip(const struct svc_req *req);
+
+/* civetweb's read_proxy_header (COFFER_PROXY_PROTOCOL=on): reads the PROXY header off sock
+ * within the request timeout and, from a trusted proxy, writes its source into client. Non-zero
+ * (the connection is closed) for a missing, malformed or late header. */
+int svc_client_read_proxy_header(const struct mg_connection *conn, int sock, const char *peer,
+                                 char *client, size_t client_len);
 
 /* Matches req's path against the route table: 0 and req->route set; CF_ENOTFOUND (404); or
  * CF_EDENIED when the path exists but not for this method (allow gets "GET, PUT"). */

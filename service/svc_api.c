@@ -86,7 +86,8 @@ void svc_audit_event(struct svc_req *req, const struct svc_result *res, struct a
         .actor_type =
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
-        .source_ip = req->remote_addr,
+        .source_ip = req->client_addr,
+        .peer_ip = svc_client_peer_ip(req),
         .action = res->action != NULL ? res->action : svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = rid,

@@ -26,7 +26,8 @@ int svc_audit(struct svc_req *req, const char *result, const char *reason, const
         .actor_type =
             auth_actor_type_name(req->authenticated ? req->who.type : AUTH_ACTOR_ANONYMOUS),
         .actor = req->authenticated ? req->who.actor : req->why.claimed,
-        .source_ip = req->remote_addr,
+        .source_ip = req->client_addr,
+        .peer_ip = svc_client_peer_ip(req),
         .action = svc_route_action(req),
         .resource_type = rt != NULL ? rt->resource_type : NULL,
         .resource_id = svc_audit_resource_id(req, resource_id),
@@ -84,7 +85,7 @@ int svc_authenticate(struct svc_req *req)
     const char *retry_after = NULL;
     char retry[24];
 
-    svc_limit_key(req->remote_addr, (int)ctx->cfg->limit_ipv6_prefix, client);
+    svc_limit_key(req->client_addr, (int)ctx->cfg->limit_ipv6_prefix, client);
     /* a client past its failures is not refused: a credential that verifies is taken; only
      * its failures are answered 429 instead of 401 */
     bool limited = svc_ratelimit_limited(ctx->ratelimit, client, cf_mono_ms());

@@ -27,9 +27,7 @@ void svc_req_init(struct svc_req *req, struct mg_connection *conn, struct svc_ct
     if (ri == NULL)
         return;
     /* set when the connection was accepted, before any byte was read: valid in every callback */
-    size_t n = strnlen(ri->remote_addr, sizeof(ri->remote_addr));
-    if (n < sizeof(req->remote_addr))
-        memcpy(req->remote_addr, ri->remote_addr, n);
+    svc_client_init(req, ri, parsed);
     if (!parsed)
         return;
     req->parsed = true;

@@ -37,9 +37,12 @@ static void log_request(const struct svc_req *req)
         cf_utf8_sanitize(req->raw_path, strlen(req->raw_path), SVC_PATH_LOG_MAX / 3, path,
                          sizeof(path));
     }
-    cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s}", "method", req->method, "path",
-           path, "status", req->status, "duration_ms", (json_int_t)(cf_mono_ms() - req->start_ms),
-           "request_id", req->request_id, "caller", req->authenticated ? req->who.actor : "");
+    cf_log(CF_LOG_INFO, "request", "{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:s*, s:s*}", "method",
+           req->method, "path", path, "status", req->status, "duration_ms",
+           (json_int_t)(cf_mono_ms() - req->start_ms), "request_id", req->request_id, "caller",
+           req->authenticated ? req->who.actor : "", "client", req->client_addr, "peer",
+           svc_client_peer_ip(req), "forwarded_ignored",
+           req->forwarded_ignored[0] != '\0' ? req->forwarded_ignored : NULL);
 }
 
 static size_t len_or_0(const char *s)
@@ -368,6 +371,9 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
                                .init_connection = on_init_connection,
                                .connection_close = on_connection_close,
                                .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL,
+                               .read_proxy_header = strcmp(cfg->proxy_protocol, "on") == 0
+                                                        ? svc_client_read_proxy_header
+                                                        : NULL,
                                .exit_thread = on_exit_thread };
 
     *mg_out = NULL;

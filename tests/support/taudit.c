@@ -174,18 +174,21 @@ static void put_escaped(struct cf_buf *b, const char *s)
     cf_buf_append_char(b, '"');
 }
 
-/* The twelve hashed members in byte order of their names, and whether each is an integer. */
+/* The hashed members in byte order of their names, whether each is an integer, may be null,
+ * or is left out when null or absent (peer_ip, migration 0005). */
 static const struct {
     const char *name;
     bool integer;
     bool nullable;
+    bool omitted_if_null;
 } canon_members[] = {
-    { "action", false, false },     { "actor", false, false },
-    { "actor_type", false, false }, { "id", true, false },
-    { "reason", false, false },     { "request_id", false, false },
-    { "resource_id", false, true }, { "resource_type", false, true },
-    { "result", false, false },     { "revision", true, true },
-    { "source_ip", false, false },  { "time", false, false },
+    { "action", false, false, false },       { "actor", false, false, false },
+    { "actor_type", false, false, false },   { "id", true, false, false },
+    { "peer_ip", false, true, true },        { "reason", false, false, false },
+    { "request_id", false, false, false },   { "resource_id", false, true, false },
+    { "resource_type", false, true, false }, { "result", false, false, false },
+    { "revision", true, true, false },       { "source_ip", false, false, false },
+    { "time", false, false, false },
 };
 
 int taudit_canonical(const json_t *ev, struct cf_buf *out)
@@ -193,6 +196,8 @@ int taudit_canonical(const json_t *ev, struct cf_buf *out)
     cf_buf_append_char(out, '{');
     for (size_t i = 0; i < sizeof(canon_members) / sizeof(canon_members[0]); i++) {
         json_t *v = json_object_get(ev, canon_members[i].name);
+        if (canon_members[i].omitted_if_null && (v == NULL || json_is_null(v)))
+            continue;
         if (i > 0)
             cf_buf_append_char(out, ',');
         put_escaped(out, canon_members[i].name);
@@ -295,10 +300,11 @@ static bool is_timestamp(const char *s)
 /* Appends to d what is wrong with the event's shape. */
 static void shape_diff(struct cf_buf *d, const json_t *ev)
 {
-    static const char *const names[] = { "id",          "time",      "request_id",  "actor_type",
-                                         "actor",       "source_ip", "action",      "resource_type",
-                                         "resource_id", "revision",  "result",      "reason",
-                                         "prev_hash",   "hash",      "actor_proven" };
+    static const char *const names[] = {
+        "id",      "time",      "request_id",    "actor_type",  "actor",    "source_ip",
+        "peer_ip", "action",    "resource_type", "resource_id", "revision", "result",
+        "reason",  "prev_hash", "hash",          "actor_proven"
+    };
     char h[TAUDIT_HASH_HEX];
     const char *ph = cf_json_str(ev, "prev_hash"), *hash = cf_json_str(ev, "hash");
     const char *rid = cf_json_str(ev, "request_id"), *t = cf_json_str(ev, "time");

@@ -30,8 +30,8 @@
 /* Every member of an event of GET /v1/audit/events (API.md 8.2), exactly; actor_proven (not
  * hashed) is false for the rows of failed authentication, whose actor was only claimed. */
 #define TAUDIT_EVENT_MEMBERS                                                                       \
-    "id,time,request_id,actor_type,actor,source_ip,action,resource_type,resource_id,revision,"     \
-    "result,reason,prev_hash,hash,actor_proven"
+    "id,time,request_id,actor_type,actor,source_ip,peer_ip,action,resource_type,resource_id,"      \
+    "revision,result,reason,prev_hash,hash,actor_proven"
 
 /* The kmsauth server name (COFFER_AUTH_CONTEXT) of the fixture's cofferd. */
 #define TAUDIT_CONTEXT "coffer-audit-test"

@@ -473,6 +473,8 @@ static bool cofferd_up(void *arg)
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_cb);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    if (d->proxy_protocol)
+        curl_easy_setopt(h, CURLOPT_HAPROXYPROTOCOL, 1L); /* a PROXY v1 header first */
     CURLcode rc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -543,6 +545,7 @@ void t_cofferd_start(struct t_cofferd *d, const struct t_db *db, char *const env
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
         d->tls = d->tls || strncmp(env[i], "COFFER_TLS_CERT=", 16) == 0;
         d->v6 = d->v6 || strcmp(env[i], "COFFER_TEST_LISTEN=::1") == 0;
+        d->proxy_protocol = d->proxy_protocol || strcmp(env[i], "COFFER_PROXY_PROTOCOL=on") == 0;
     }
     snprintf(d->base_url, sizeof(d->base_url), "%s://%s:%d", d->tls ? "https" : "http",
              d->v6 ? "[::1]" : "127.0.0.1", d->port);

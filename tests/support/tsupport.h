@@ -85,10 +85,11 @@ struct t_cofferd {
     int port;
     char base_url[64];
     char log_path[256];
-    char key_file[256]; /* the local KMS key file it was given by default */
-    bool tls;           /* env set COFFER_TLS_CERT: base_url is https, and readiness is the
-                           port accepting (a client certificate may be required) */
-    bool v6;            /* env set COFFER_TEST_LISTEN=::1: it listens on [::1], not 127.0.0.1 */
+    char key_file[256];  /* the local KMS key file it was given by default */
+    bool tls;            /* env set COFFER_TLS_CERT: base_url is https, and readiness is the
+                            port accepting (a client certificate may be required) */
+    bool proxy_protocol; /* env set COFFER_PROXY_PROTOCOL=on: readiness sends a PROXY header */
+    bool v6;             /* env set COFFER_TEST_LISTEN=::1: it listens on [::1], not 127.0.0.1 */
 };
 
 /* Starts `cofferd serve` for db with the extra environment env (NULL-terminated, may be NULL)
