@@ -8,8 +8,12 @@
  * valid credential must be answered 200 (an overload 503 would be tolerated for 1 %, never a
  * 429), and the garbage past the burst and its refills must get 429 with Retry-After. The
  * repeated garbage token must be answered from the failure memory (no lookup).
+ * The same through a trusted proxy naming the client in X-Forwarded-For; a spoofed
+ * X-Forwarded-For from an untrusted peer changes nothing; IPv6 clients are counted per /64.
  */
 #define _GNU_SOURCE /* memmem */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -55,8 +60,19 @@ static int teardown(void **state)
     return 0;
 }
 
-/* GET path from the address from with header lines (each ending in \r\n); the status, and the
- * raw answer in *r when r is not NULL (free it). */
+/* A connection from ::1 to [::1]:port. */
+static int connect6(int port)
+{
+    struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(inet_pton(AF_INET6, "::1", &a.sin6_addr), 1);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* GET path from the address from ("::1" for an IPv6 connection) with header lines (each ending in
+ * \r\n); the status, and the raw answer in *r when r is not NULL (free it). */
 static int get_from(int port, const char *from, const char *path, const char *headers,
                     struct t_raw *r)
 {
@@ -68,7 +84,7 @@ static int get_from(int port, const char *from, const char *path, const char *he
     int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n",
                      path, headers);
     assert_true(n > 0 && (size_t)n < sizeof(req));
-    int fd = t_raw_connect_from(port, from, 0);
+    int fd = strcmp(from, "::1") == 0 ? connect6(port) : t_raw_connect_from(port, from, 0);
     *out = (struct t_raw){ 0 };
     assert_int_equal(t_raw_send(fd, req, (size_t)n), (size_t)n);
     t_raw_read(fd, 20000, out);
@@ -271,12 +287,118 @@ static void test_a_refused_failure_is_logged_with_its_reason(void **state)
     assert_true(refused >= 1);
 }
 
+/* --- behind a trusted proxy (127.0.0.1), clients named by X-Forwarded-For --- */
+
+static int setup_proxy(void **state)
+{
+    struct taudit *f = calloc(1, sizeof(*f));
+    char *const env[] = { "COFFER_AUTH_FAILURES_PER_MINUTE=60", "COFFER_AUTH_FAILURE_BURST=5",
+                          "COFFER_TRUSTED_PROXIES=127.0.0.1/32", NULL };
+    assert_non_null(f);
+    taudit_init(f, env);
+    *state = f;
+    return 0;
+}
+
+#define GARBAGE_BEARER                                                                             \
+    "Authorization: Bearer coffer_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC\r\n"
+
+/* The status of one garbage request from `from` naming the client xff. */
+static int garbage_as(const struct taudit *f, const char *from, const char *xff)
+{
+    char h[300];
+    snprintf(h, sizeof(h), "X-Forwarded-For: %s\r\n%s", xff, GARBAGE_BEARER);
+    return get_from(f->api.d.port, from, "/v1/user/email", h, NULL);
+}
+
+static void
+test_a_fleet_behind_a_trusted_proxy_is_served_while_garbage_comes_through_it(void **state)
+{
+    struct taudit *f = *state;
+    char name[64], sid[64], id[TAPI_ID_LEN];
+
+    tapi_name(name, sizeof(name), "proxied-");
+    tapi_cred_new(&f->api, name, "{\"pw\": \"proxied-value\"}", id);
+    tapi_name(sid, sizeof(sid), "proxied-svc-");
+    const char *ids[] = { id, NULL };
+    tapi_svc_map(&f->api, sid, ids);
+    /* the garbage and the fleet are one client behind the proxy: 198.51.100.7 */
+    struct garbage g = { .port = f->api.d.port,
+                         .from = "127.0.0.1",
+                         .xff = "198.51.100.7",
+                         .service = sid,
+                         .seconds = 10 };
+    fleet_under_garbage(f, &g, "127.0.0.1", "198.51.100.7", sid, "proxied");
+    /* what was limited is that client, not the proxy's address */
+    assert_int_equal(garbage_as(f, "127.0.0.1", "198.51.100.7"), 429);
+    assert_int_equal(garbage_as(f, "127.0.0.1", "198.51.100.8"), 401);
+    assert_int_equal(garbage_as(f, "127.0.0.1", "203.0.113.9, 198.51.100.7"), 429);
+}
+
+/* An untrusted peer's X-Forwarded-For is not believed: its failures are its own, whatever
+ * client it names, and they limit no client it names. */
+static void test_a_spoofed_forwarded_for_changes_nothing(void **state)
+{
+    struct taudit *f = *state;
+    char xff[64];
+
+    for (int i = 0; i < BURST; i++) {
+        snprintf(xff, sizeof(xff), "203.0.113.%d", i + 1);
+        assert_int_equal(garbage_as(f, "127.0.0.2", xff), 401);
+    }
+    snprintf(xff, sizeof(xff), "203.0.113.%d", 100);
+    assert_int_equal(garbage_as(f, "127.0.0.2", xff), 429); /* 127.0.0.2 is limited */
+    assert_int_equal(garbage_as(f, "127.0.0.2", "127.0.0.1"), 429);
+    /* none of the clients it named is */
+    assert_int_equal(garbage_as(f, "127.0.0.1", "203.0.113.1"), 401);
+    assert_int_equal(garbage_as(f, "127.0.0.1", "203.0.113.100"), 401);
+}
+
+/* --- IPv6: cofferd on [::1] behind a trusted proxy at ::1; clients are counted per /64 --- */
+
+static int setup_v6(void **state)
+{
+    struct taudit *f = calloc(1, sizeof(*f));
+    char *const env[] = { "COFFER_AUTH_FAILURES_PER_MINUTE=60", "COFFER_AUTH_FAILURE_BURST=5",
+                          "COFFER_TRUSTED_PROXIES=::1/128", "COFFER_TEST_LISTEN=::1", NULL };
+    assert_non_null(f);
+    taudit_init(f, env);
+    *state = f;
+    return 0;
+}
+
+static void test_ipv6_clients_are_counted_per_64(void **state)
+{
+    struct taudit *f = *state;
+
+    for (int i = 0; i < BURST; i++)
+        assert_int_equal(garbage_as(f, "::1", "2001:db8:1:2::a"), 401);
+    assert_int_equal(garbage_as(f, "::1", "2001:db8:1:2::a"), 429);
+    /* another address of the same /64 is the same client */
+    assert_int_equal(garbage_as(f, "::1", "2001:db8:1:2:ffff:1:2:3"), 429);
+    /* the next /64 is another */
+    assert_int_equal(garbage_as(f, "::1", "2001:db8:1:3::a"), 401);
+    /* the proxy itself, sending on its own account, is another client too */
+    assert_int_equal(get_from(f->api.d.port, "::1", "/v1/user/email", GARBAGE_BEARER, NULL), 401);
+}
+
 int main(void)
 {
     cf_json_init();
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest direct[] = {
         cmocka_unit_test(test_a_fleet_behind_one_address_is_served_while_garbage_comes_from_it),
         cmocka_unit_test(test_a_refused_failure_is_logged_with_its_reason),
     };
-    return t_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest proxied[] = {
+        cmocka_unit_test(
+            test_a_fleet_behind_a_trusted_proxy_is_served_while_garbage_comes_through_it),
+        cmocka_unit_test(test_a_spoofed_forwarded_for_changes_nothing),
+    };
+    const struct CMUnitTest v6[] = {
+        cmocka_unit_test(test_ipv6_clients_are_counted_per_64),
+    };
+    int failed = t_run_group_tests_name("direct", direct, setup, teardown);
+    failed += t_run_group_tests_name("proxied", proxied, setup_proxy, teardown);
+    failed += t_run_group_tests_name("ipv6", v6, setup_v6, teardown);
+    return failed;
 }
