@@ -123,7 +123,7 @@ export async function auditView(el) {
   const showRow = (ev, tr) => {
     for (const s of results.querySelectorAll("tr.selected")) s.classList.remove("selected");
     tr.classList.add("selected");
-    const fields = ["id", "time", "request_id", "actor_type", "actor", "actor_proven", "source_ip", "action", "resource_type", "resource_id", "revision", "result", "reason", "prev_hash", "hash"];
+    const fields = ["id", "time", "request_id", "actor_type", "actor", "actor_proven", "source_ip", "peer_ip", "action", "resource_type", "resource_id", "revision", "result", "reason", "prev_hash", "hash"];
     const value = (k) => {
       const code = h("code", {}, ev[k] === null ? "null" : String(ev[k]));
       if (k !== "actor" || !unproven(ev)) return code;
