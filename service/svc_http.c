@@ -57,12 +57,29 @@ static bool has_token(const char *value, const char *token)
     return false;
 }
 
+/* True if the request's decoded path (svc_path_split) is under /v1/, however it was spelt:
+ * "/%76%31/services/x" is; "/V1/..." and "//v1/..." are not (and route nowhere). */
+static bool path_is_api(const struct svc_req *req)
+{
+    return req->nseg > 0 && strcmp(req->seg[0], "v1") == 0;
+}
+
+/* The connection closes after this request's answer, which says so: for a body that could
+ * not be read whole, whose rest is no request. */
+static void close_after(struct svc_req *req)
+{
+    if (req->conn != NULL)
+        mg_connection_set_must_close(req->conn);
+}
+
 /* Whether civetweb keeps the connection open after this answer, as it decides it: never for
- * a request it could not parse; else as the request's Connection header says, and without
- * one for HTTP/1.1 only. The answer's Connection header says the same. */
+ * a request it could not parse or whose framing or body it refused (coffer's civetweb patch
+ * 0005 marks those, and close_after() a body cofferd could not read whole); else as the
+ * request's Connection header says, and without one for HTTP/1.1 only. The answer's
+ * Connection header says the same. */
 static bool keeps_alive(const struct svc_req *req)
 {
-    if (!req->parsed)
+    if (!req->parsed || mg_connection_must_close(req->conn))
         return false;
     const char *c = svc_header(req, "Connection");
     if (c != NULL)
@@ -127,7 +144,11 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
     add_header(b, "Content-Security-Policy",
                req->csp != NULL ? req->csp : "default-src 'none'; frame-ancestors 'none'");
     add_header(b, "X-Frame-Options", "DENY");
-    if (req->raw_path != NULL && cf_has_prefix(req->raw_path, "/v1/"))
+    /* the API's answers and every refusal may never be stored by a cache: decided on the
+     * decoded path (svc_path_split), whatever spelling of /v1/ the request used, and before
+     * the path is known (a refused head) by the status alone */
+    bool no_store = status >= 400 || path_is_api(req);
+    if (no_store)
         add_header(b, "Cache-Control", "no-store");
     if (req->ctx != NULL && req->ctx->tls != NULL)
         add_header(b, "Strict-Transport-Security", "max-age=31536000");
@@ -135,8 +156,11 @@ static int send_response(struct svc_req *req, int status, const char *content_ty
         add_header(b, "WWW-Authenticate", "Basic realm=\"coffer\", Bearer realm=\"coffer\"");
     if (extra_name != NULL)
         add_header(b, extra_name, extra_value);
-    for (size_t i = 0; i < req->nhdr; i++)
+    for (size_t i = 0; i < req->nhdr; i++) {
+        if (no_store && strcasecmp(req->hdr_name[i], "Cache-Control") == 0)
+            continue; /* one Cache-Control, the stricter */
         add_header(b, req->hdr_name[i], req->hdr_value[i]);
+    }
     add_header(b, "Connection", keeps_alive(req) ? "keep-alive" : "close");
     cf_buf_append_str(b, "\r\n");
     if (len > 0 && strcmp(req->method, "HEAD") != 0)
@@ -358,6 +382,8 @@ int svc_read_body(struct svc_req *req, struct cf_secret *body)
     } else {
         r = read_unannounced(req, max, &buf, &used);
     }
+    if (r == CF_EIO || r == CF_ETIMEOUT)
+        close_after(req); /* the rest of the body is no request: never read as one */
     if (r == 0 && used > 0 && !is_json_type(svc_header(req, "Content-Type")))
         r = CF_EINVAL;
     if (r == 0 && used == buf.len) {
@@ -416,7 +442,10 @@ int svc_path_split(struct svc_req *req)
         int r = decode_segment(p, len, &req->seg[req->nseg], &req->seg_ok[req->nseg]);
         if (r != 0)
             return r;
-        req->nseg++;
+        const char *seg = req->seg[req->nseg++];
+        /* a dot segment, spelt plainly or %-encoded, names no resource: never resolved */
+        if (strcmp(seg, ".") == 0 || strcmp(seg, "..") == 0)
+            return CF_ENOTFOUND;
         if (slash == NULL)
             break;
         p = slash + 1;

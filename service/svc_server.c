@@ -51,8 +51,8 @@ static size_t len_or_0(const char *s)
 }
 
 /* Request line and header sizes and the header count (API.md 1.1): checked before anything
- * else. civetweb keeps at most MG_MAX_HEADERS headers and drops the rest without a word, so a
- * request that fills them all may have lost one (a Content-Length, say) and is refused. */
+ * else. civetweb keeps at most MG_MAX_HEADERS headers (and refuses a head with more: patch
+ * 0005); a request that fills them all is refused too. */
 static int check_sizes(const struct cf_config *cfg, const struct mg_request_info *ri,
                        enum svc_code *code)
 {
@@ -79,39 +79,6 @@ static int check_sizes(const struct cf_config *cfg, const struct mg_request_info
     return 0;
 }
 
-/* A body announced twice, or both ways, is how requests are smuggled past a proxy that reads
- * the other announcement: refused. */
-static bool framing_is_ambiguous(const struct mg_request_info *ri)
-{
-    int lengths = 0, encodings = 0;
-
-    for (int i = 0; i < ri->num_headers; i++) {
-        const char *name = ri->http_headers[i].name;
-        if (name != NULL && strcasecmp(name, "Content-Length") == 0)
-            lengths++;
-        if (name != NULL && strcasecmp(name, "Transfer-Encoding") == 0)
-            encodings++;
-    }
-    return lengths + encodings > 1;
-}
-
-/* True if civetweb read every header line. It stops without a word at a line that does not
- * start with a header name (an obsolete folded continuation, " value"), and drops what
- * follows, a Content-Length say; RFC 9112 5.2 asks a server to refuse such a request. civetweb
- * 1.15 parses the head in place, ending each value with NULs over its CR LF (or LF), so the
- * byte after those NULs is the next line's first: CR or LF only when the blank line that ends
- * the head follows the last header kept. */
-static bool head_is_whole(const struct mg_request_info *ri)
-{
-    if (ri->num_headers <= 0 || ri->http_headers[ri->num_headers - 1].value == NULL)
-        return true;
-    const char *v = ri->http_headers[ri->num_headers - 1].value;
-    const char *p = v + strlen(v);
-    for (int i = 0; i < 2 && *p == '\0'; i++)
-        p++; /* the NULs civetweb wrote over CR LF: inside the head, which ends in a blank line */
-    return *p == '\r' || *p == '\n';
-}
-
 /* A query that does not decode to UTF-8 without U+0000 is refused before any handler reads
  * it; on an authenticated route the refusal is audited like any other answer. */
 static int refuse_query(struct svc_req *req)
@@ -133,18 +100,10 @@ static int dispatch(struct svc_req *req)
 
     const struct mg_request_info *ri = mg_get_request_info(req->conn);
 
+    /* the head's grammar and the body's framing were checked by civetweb (coffer's patch
+     * 0005), which refused and closed whatever it could read two ways: on_http_error */
     if (check_sizes(req->ctx->cfg, ri, &code) != 0)
         return svc_reply_error(req, code, NULL, NULL);
-    if (!head_is_whole(ri)) {
-        return svc_reply_error(req, SVC_INVALID_REQUEST,
-                               "every header line must be name: value (no folded lines)", NULL);
-    }
-    if (framing_is_ambiguous(ri)) {
-        return svc_reply_error(req, SVC_INVALID_REQUEST,
-                               "the body must be announced once: one Content-Length or one "
-                               "Transfer-Encoding",
-                               NULL);
-    }
     if (svc_body_too_large(req))
         return svc_reply_error(req, SVC_BODY_TOO_LARGE, NULL, NULL);
     if (req->raw_path == NULL || svc_path_split(req) != 0)
@@ -245,22 +204,36 @@ static enum svc_code parser_refusal_code(int status)
     }
 }
 
-/* civetweb's own errors (malformed, oversized or timed-out request heads) answered as JSON.
- * Nothing of the request may be read here: civetweb calls this before or halfway through
- * parsing it, so req is built with parsed = false. */
+/* What a client is told of civetweb's refusal: civetweb's text may quote the request, so it
+ * is never echoed, but the two refusals of coffer's patch 0005 (fixed texts) are named. */
+static const char *parser_refusal_message(enum svc_code code, const char *msg)
+{
+    if (code != SVC_INVALID_REQUEST)
+        return NULL;
+    if (msg != NULL && strcmp(msg, "Bad request head") == 0) {
+        return "the request head must be exactly as RFC 9112 writes it: method SP target SP "
+               "HTTP/1.1 CRLF, then name: value CRLF lines (a token name, no space before the "
+               "colon, no folded line, no bare LF or CR), then CRLF";
+    }
+    if (msg != NULL && strcmp(msg, "Bad body framing") == 0) {
+        return "the body must be announced once: one Content-Length of digits only, or "
+               "Transfer-Encoding: chunked alone on HTTP/1.1, never both";
+    }
+    return "the request is malformed, incomplete or larger than the server accepts";
+}
+
+/* civetweb's own errors (malformed, oversized or timed-out request heads, ambiguous framing)
+ * answered as JSON; civetweb then closes the connection, and the answer says so. Nothing of
+ * the request may be read here: civetweb calls this before or halfway through parsing it, so
+ * req is built with parsed = false. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
     struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
     struct svc_req req;
     enum svc_code code = parser_refusal_code(status);
 
-    (void)msg; /* civetweb's text may quote the request: not echoed */
     svc_req_init(&req, conn, ctx, false);
-    svc_reply_error(&req, code,
-                    code == SVC_INVALID_REQUEST
-                        ? "the request is malformed, incomplete or larger than the server accepts"
-                        : NULL,
-                    NULL);
+    svc_reply_error(&req, code, parser_refusal_message(code, msg), NULL);
     svc_metrics_request(NULL, req.method, req.status, cf_mono_us() - req.start_us);
     cf_log(CF_LOG_INFO, "request refused by the HTTP parser", "{s:i, s:i, s:s}", "civetweb_status",
            status, "status", req.status, "request_id", req.request_id);

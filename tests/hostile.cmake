@@ -8,3 +8,9 @@ coffer_add_test(test_slow_clients integration/test_slow_clients.c coffer_tapi)
 add_dependencies(test_slow_clients cofferd)
 coffer_add_test(test_limits integration/test_limits.c coffer_tapi)
 add_dependencies(test_limits cofferd)
+# One strict reading of request framing, and every refusal of it closes its connection; one
+# canonical path for every decision (issue 24, items 6 and 8).
+coffer_add_test(test_framing integration/test_framing.c coffer_tapi)
+add_dependencies(test_framing cofferd)
+coffer_add_test(test_path_spellings integration/test_path_spellings.c coffer_tapi)
+add_dependencies(test_path_spellings cofferd)

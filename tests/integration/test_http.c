@@ -66,8 +66,9 @@ static json_t *body_json(const struct t_resp *r)
     return v;
 }
 
-/* Checks the headers every response carries and returns its request id. */
-static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
+/* Checks the headers every response carries and returns its request id; no_store: the answer
+ * is under /v1/ or a refusal, and says Cache-Control: no-store (others say none). */
+static void check_common_headers(const struct t_resp *r, char rid[33], bool no_store)
 {
     char v[128];
     assert_true(t_resp_header(r, "X-Request-Id", v, sizeof(v)));
@@ -84,7 +85,9 @@ static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
     assert_false(t_resp_header(r, "Strict-Transport-Security", v, sizeof(v))); /* plain HTTP */
     assert_true(t_resp_header(r, "Content-Type", v, sizeof(v)));
     assert_string_equal(v, "application/json");
-    assert_int_equal(t_resp_header(r, "Cache-Control", v, sizeof(v)), v1);
+    assert_int_equal(t_resp_header(r, "Cache-Control", v, sizeof(v)), no_store);
+    if (no_store)
+        assert_string_equal(v, "no-store");
     /* exactly one Date, an IMF-fixdate (cf_http_date's unit test checks the values) */
     static const char shape[] = "Aaa, dd Aaa dddd dd:dd:dd GMT";
     assert_true(t_resp_header(r, "Date", v, sizeof(v)));
@@ -103,11 +106,11 @@ static void check_common_headers(const struct t_resp *r, char rid[33], bool v1)
 }
 
 /* Checks an error body: its code, and that request_id equals the header. */
-static void check_error(const struct t_resp *r, long status, const char *code, bool v1)
+static void check_error(const struct t_resp *r, long status, const char *code, bool no_store)
 {
     char rid[33];
     assert_int_equal(r->status, status);
-    check_common_headers(r, rid, v1);
+    check_common_headers(r, rid, no_store);
     json_t *b = body_json(r);
     assert_string_equal(json_string_value(json_object_get(b, "code")), code);
     assert_string_equal(json_string_value(json_object_get(b, "request_id")), rid);
@@ -164,7 +167,7 @@ static void test_an_unknown_path_is_a_json_404_with_no_audit_row(void **state)
     char row[256];
 
     get(f, "/nope", NULL, &r);
-    check_error(&r, 404, "not_found", false);
+    check_error(&r, 404, "not_found", true); /* every refusal: no-store */
     audit_row(f, &r, row, sizeof(row));
     assert_string_equal(row, "");
     t_resp_free(&r);
@@ -238,7 +241,7 @@ static void test_the_web_page_is_served_under_ui_with_a_strict_policy(void **sta
         get(f, missing[i], NULL, &r);
         if (r.status != 404)
             fail_msg("%s: %ld, not 404", missing[i], r.status);
-        check_error(&r, 404, "not_found", false);
+        check_error(&r, 404, "not_found", true);
         t_resp_free(&r);
     }
     /* HEAD answers like GET without the body; other methods are 405 */
@@ -545,14 +548,14 @@ static void test_oversized_request_lines_and_headers_are_refused(void **state)
     memset(path + 1, 'a', n);
     path[n + 1] = '\0';
     get(f, path, NULL, &r);
-    check_error(&r, 414, "uri_too_long", false);
+    check_error(&r, 414, "uri_too_long", true);
     t_resp_free(&r);
 
     snprintf(header, 20000, "X-Big: ");
     memset(header + 7, 'b', 17000);
     header[17007] = '\0';
     get(f, "/healthcheck", header, &r);
-    check_error(&r, 431, "headers_too_large", false);
+    check_error(&r, 431, "headers_too_large", true);
     t_resp_free(&r);
     free(path);
     free(header);

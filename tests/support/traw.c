@@ -173,6 +173,29 @@ bool t_raw_response(const struct t_raw *r, size_t index, struct t_raw_resp *out)
     return false;
 }
 
+size_t t_raw_header(const struct t_raw_resp *resp, const char *name, char *out, size_t cap)
+{
+    size_t n = 0, nlen = strlen(name);
+    const char *p = resp->headers, *end = resp->headers + resp->headers_len;
+
+    if (cap > 0)
+        out[0] = '\0';
+    while (p != NULL && p < end) {
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (eol == NULL)
+            eol = end;
+        if ((size_t)(eol - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            if (n++ == 0 && cap > 0)
+                snprintf(out, cap, "%.*s", (int)(eol - v), v);
+        }
+        p = eol + 2;
+    }
+    return n;
+}
+
 size_t t_raw_count(const struct t_raw *r)
 {
     struct t_raw_resp resp;

@@ -63,6 +63,10 @@ struct t_raw_resp {
  * false if there is none, or it is cut. */
 bool t_raw_response(const struct t_raw *r, size_t index, struct t_raw_resp *out);
 
+/* The value of the header name (any case) in resp's head, cut to fit cap ("" if absent), and
+ * how many times the head has it. */
+size_t t_raw_header(const struct t_raw_resp *resp, const char *name, char *out, size_t cap);
+
 /* The number of complete responses in r. */
 size_t t_raw_count(const struct t_raw *r);
 
