@@ -182,10 +182,11 @@ int cli_cmd_get(struct cli *c, const struct cli_args *a)
         goto out;
     struct cf_buf text = { 0 };
     cli_env_write(&env, f, &text);
-    if (isatty(STDOUT_FILENO)) /* for people: nothing in a value may drive the terminal */
+    if (isatty(STDOUT_FILENO)) { /* for people: nothing in a value may drive the terminal */
         cli_print_lines(text.data, text.len);
-    else /* for programs: exactly what the bundle holds */
+    } else { /* for programs: exactly what the bundle holds */
         (void)fwrite(text.data, 1, text.len, stdout);
+    }
     cf_buf_free(&text);
 out:
     cli_env_free(&env);

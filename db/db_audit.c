@@ -138,16 +138,13 @@ int db_audit_insert(struct db_conn *c, const struct db_audit_row *row)
 }
 
 #define AUDIT_ROW_JSON(t)                                                                          \
-    "json_build_object('id', " t                                                                   \
-    ".id, 'time', " DB_TS(t ".time") ", 'request_id', " t ".request_id, 'actor_type', " t          \
-                                     ".actor_type, 'actor', " t ".actor, 'source_ip', " t          \
-                                     ".source_ip, 'peer_ip', " t ".peer_ip, 'action', " t          \
-                                     ".action, 'resource_type', " t                                \
-                                     ".resource_type, 'resource_id', " t                           \
-                                     ".resource_id, 'revision', " t ".revision, 'result', " t      \
-                                     ".result, 'reason', " t ".reason, 'prev_hash', " t            \
-                                     ".prev_hash, 'hash', " t ".hash, 'actor_proven', " t          \
-                                     ".actor_type <> 'anonymous')"
+    "json_build_object('id', " t ".id, 'time', " DB_TS(                                            \
+        t ".time") ", 'request_id', " t ".request_id, 'actor_type', " t ".actor_type, 'actor', " t \
+                   ".actor, 'source_ip', " t ".source_ip, 'peer_ip', " t ".peer_ip, 'action', " t  \
+                   ".action, 'resource_type', " t ".resource_type, 'resource_id', " t              \
+                   ".resource_id, 'revision', " t ".revision, 'result', " t                        \
+                   ".result, 'reason', " t ".reason, 'prev_hash', " t ".prev_hash, 'hash', " t     \
+                   ".hash, 'actor_proven', " t ".actor_type <> 'anonymous')"
 
 #define AUDIT_FILTERS                                                                              \
     " WHERE ($1::timestamptz IS NULL OR a.time >= $1::timestamptz)"                                \
