@@ -62,8 +62,13 @@ static const struct setting settings[] = {
       "HTTP worker threads (each serves one connection at a time, from accept to close)" },
     { "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", INT(max_connections_per_ip),
       "32", 0, 1024, NULL,
-      "connections one client address may have open at once (0: no cap); more get 503 "
-      "too_many_connections and are closed" },
+      "once over 3/4 of the workers are taken, the idle or header-incomplete connections one "
+      "client address (IPv6: /64) keeps; its oldest beyond are closed (0: no cap; a connection "
+      "is never refused)" },
+    { "COFFER_BUSY_HEADER_TIMEOUT_MS", "--busy-header-timeout-ms", INT(busy_header_timeout_ms),
+      "1500", 0, 600000, NULL,
+      "once over 3/4 of the workers are taken, the time a connection may wait for its request "
+      "head or idle between requests, instead of the request or keep-alive timeout (0: off)" },
     { "COFFER_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
       INT(auth_failures_per_minute), "60", 0, 60000, NULL,
       "failed authentications one client address may have a minute (after a burst): past it, "

@@ -20,7 +20,8 @@ struct cf_config {
     char *migrations_dir;
     char *listen;                     /* "host:port", "[v6]:port" or ":port" */
     int64_t threads;                  /* civetweb worker threads */
-    int64_t max_connections_per_ip;   /* 0 = no cap */
+    int64_t max_connections_per_ip;   /* waiting connections per address once busy; 0 = no cap */
+    int64_t busy_header_timeout_ms;   /* a waiting connection's time once busy; 0 = off */
     int64_t auth_failures_per_minute; /* per client address; 0 = no limit */
     int64_t auth_failure_burst;
     int64_t max_body;                /* request body limit, bytes */
