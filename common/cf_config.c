@@ -63,8 +63,13 @@ static const struct setting settings[] = {
       "HTTP worker threads (each serves one connection at a time, from accept to close)" },
     { "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", INT(max_connections_per_ip),
       "32", 0, 1024, NULL,
-      "connections one client address may have open at once (0: no cap); more get 503 "
-      "too_many_connections and are closed" },
+      "once over 3/4 of the workers are taken, the idle or header-incomplete connections one "
+      "client address (IPv6: /64) keeps; its oldest beyond are closed (0: no cap; a connection "
+      "is never refused)" },
+    { "COFFER_BUSY_HEADER_TIMEOUT_MS", "--busy-header-timeout-ms", INT(busy_header_timeout_ms),
+      "1500", 0, 600000, NULL,
+      "once over 3/4 of the workers are taken, the time a connection may wait for its request "
+      "head or idle between requests, instead of the request or keep-alive timeout (0: off)" },
     { "COFFER_TRUSTED_PROXIES", "--trusted-proxies", SET_CIDRS,
       offsetof(struct cf_config, trusted_proxies), NULL, 0, 0, NULL,
       "load balancers and proxies whose word on the client's address is taken: comma-separated "

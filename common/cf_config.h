@@ -21,7 +21,8 @@ struct cf_config {
     char *migrations_dir;
     char *listen;                     /* "host:port", "[v6]:port" or ":port" */
     int64_t threads;                  /* civetweb worker threads */
-    int64_t max_connections_per_ip;   /* 0 = no cap */
+    int64_t max_connections_per_ip;   /* waiting connections per address once busy; 0 = no cap */
+    int64_t busy_header_timeout_ms;   /* a waiting connection's time once busy; 0 = off */
     char *trusted_proxies;            /* COFFER_TRUSTED_PROXIES as given; NULL = none */
     struct cf_cidr_set trusted;       /* the same, parsed: proxies whose word on the client holds */
     char *proxy_protocol;             /* "on": every connection starts with a PROXY header */

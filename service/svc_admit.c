@@ -1,112 +1,61 @@
 /*
- * svc_admit.c - connections per client address.
+ * svc_admit.c - admission of connections, cofferd's side.
  *
- * civetweb gives each connection a worker thread from accept to close, so a client that opens
- * connections and sends nothing, or a byte a second, holds as many threads as it opens until
- * the header timeout. This table caps the threads one address holds; civetweb's
- * init_connection callback asks it (and refuses with 503 when full, a coffer patch) and
- * connection_close gives the place back. Admitted connections hold a worker each, so there are
- * never more addresses in the table than workers: a linear scan of a small array, under one
- * lock, taken once at each end of a connection.
+ * civetweb gives each connection a worker thread from accept to close. coffer's patch
+ * scripts/civetweb/0006-admission.patch keeps one for whoever needs it: a connection that is
+ * only waiting (TLS handshake, an incomplete request head, idle between two requests) is
+ * closed, oldest first from the address holding the most, when a new connection would find no
+ * free worker; once over 3/4 of the workers are taken, a waiting connection gets
+ * COFFER_BUSY_HEADER_TIMEOUT_MS and one address keeps at most COFFER_MAX_CONNECTIONS_PER_IP
+ * waiting ones. A connection is never refused, and a request whose head is complete is never
+ * cut. svc_server.c passes the settings as civetweb options; this reads civetweb's counts.
  */
 #include "svc_admit.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cf_mem.h"
-
-#define ADDR_MAX 48 /* civetweb's remote_addr */
-
-struct slot {
-    char addr[ADDR_MAX]; /* "" = free */
-    int64_t count;
-};
+#include "civetweb.h"
 
 struct svc_admit {
-    pthread_mutex_t lock; /* guards slots */
-    struct slot *slots;
-    size_t nslots;
-    int64_t per_ip;
-    _Atomic uint64_t refused;
+    _Atomic(struct mg_context *) mg;
 };
 
 struct svc_admit *svc_admit_new(size_t slots, int64_t per_ip)
 {
+    (void)slots;
+    (void)per_ip;
     struct svc_admit *a = cf_xcalloc(1, sizeof(*a));
-
-    pthread_mutex_init(&a->lock, NULL);
-    a->nslots = slots > 0 ? slots : 1;
-    a->slots = cf_xcalloc(a->nslots, sizeof(*a->slots));
-    a->per_ip = per_ip;
+    atomic_init(&a->mg, NULL);
     return a;
 }
 
 void svc_admit_free(struct svc_admit *a)
 {
-    if (a == NULL)
-        return;
-    pthread_mutex_destroy(&a->lock);
-    free(a->slots);
     free(a);
 }
 
-/* The slot of addr, or a free one to take it (NULL when neither: cannot happen while every
- * admitted connection holds a worker, but it is not trusted). Under the lock. */
-static struct slot *find(struct svc_admit *a, const char *addr, bool take)
+void svc_admit_attach(struct svc_admit *a, struct mg_context *mg)
 {
-    struct slot *free_slot = NULL;
-
-    for (size_t i = 0; i < a->nslots; i++) {
-        struct slot *s = &a->slots[i];
-        if (s->addr[0] != '\0' && strcmp(s->addr, addr) == 0)
-            return s;
-        if (s->addr[0] == '\0' && free_slot == NULL)
-            free_slot = s;
-    }
-    if (take && free_slot != NULL) {
-        size_t n = strnlen(addr, ADDR_MAX - 1);
-        memcpy(free_slot->addr, addr, n);
-        free_slot->addr[n] = '\0';
-        free_slot->count = 0;
-    }
-    return take ? free_slot : NULL;
+    if (a != NULL)
+        atomic_store(&a->mg, mg);
 }
 
-bool svc_admit_enter(struct svc_admit *a, const char *addr, bool *counted)
+void svc_admit_counts(const struct svc_admit *a, struct svc_admit_counts *out)
 {
-    bool ok;
+    unsigned long long room = 0, deadline = 0, per_ip = 0;
+    struct mg_context *mg = a != NULL ? atomic_load(&a->mg) : NULL;
 
-    *counted = false;
-    if (a->per_ip <= 0)
-        return true;
-    pthread_mutex_lock(&a->lock);
-    struct slot *s = find(a, addr, true);
-    ok = s == NULL || s->count < a->per_ip; /* no slot: admitted uncounted, never refused */
-    if (s != NULL && ok) {
-        s->count++;
-        *counted = true;
-    }
-    pthread_mutex_unlock(&a->lock);
-    if (!ok)
-        atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
-    return ok;
-}
-
-void svc_admit_leave(struct svc_admit *a, const char *addr)
-{
-    if (a->per_ip <= 0)
-        return;
-    pthread_mutex_lock(&a->lock);
-    struct slot *s = find(a, addr, false);
-    if (s != NULL && --s->count <= 0)
-        s->addr[0] = '\0';
-    pthread_mutex_unlock(&a->lock);
+    if (mg != NULL && mg_get_admission_counts(mg, &room, &deadline, &per_ip) != 0)
+        room = deadline = per_ip = 0; /* admission off */
+    *out = (struct svc_admit_counts){ .room = room, .deadline = deadline, .per_ip = per_ip };
 }
 
 uint64_t svc_admit_refused(const struct svc_admit *a)
 {
-    return a != NULL ? atomic_load_explicit(&a->refused, memory_order_relaxed) : 0;
+    struct svc_admit_counts c;
+
+    svc_admit_counts(a, &c);
+    return c.per_ip;
 }

@@ -1,32 +1,40 @@
 /*
- * svc_admit.h - admission of connections: at most COFFER_MAX_CONNECTIONS_PER_IP connections
- * of one client address hold worker threads at once (see svc_admit.c).
+ * svc_admit.h - admission of connections: what civetweb (coffer's patch 0006) closed to keep a
+ * worker for the next connection, for /metrics (see svc_admit.c).
  */
 #ifndef SVC_ADMIT_H
 #define SVC_ADMIT_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct mg_context;
 struct svc_admit;
 
-/* A table for at most slots addresses at once (the worker threads: each admitted connection
- * holds one) allowing per_ip connections each; per_ip 0 admits everything. Free with
+/* Connections closed by admission, by cause (civetweb's counts). */
+struct svc_admit_counts {
+    uint64_t room;     /* the oldest waiting one, for a new connection no worker would take */
+    uint64_t deadline; /* waited longer than COFFER_BUSY_HEADER_TIMEOUT_MS once busy */
+    uint64_t per_ip;   /* beyond COFFER_MAX_CONNECTIONS_PER_IP waiting ones once busy */
+};
+
+/* The admission state of one server; slots and per_ip are kept for the callers of the
+ * earlier per-address table and not used (civetweb holds the state now). Free with
  * svc_admit_free(). */
 struct svc_admit *svc_admit_new(size_t slots, int64_t per_ip);
 
 void svc_admit_free(struct svc_admit *a);
 
-/* Counts a new connection from addr; false (and nothing counted) when addr is at its cap.
- * *counted says whether this connection was counted (then svc_admit_leave() must follow at
- * its close). Thread-safe. */
-bool svc_admit_enter(struct svc_admit *a, const char *addr, bool *counted);
+/* The running server whose counts svc_admit_counts() reads; NULL before mg_stop() (a reader
+ * that still holds the old one is a request of that server, which mg_stop() waits for).
+ * Thread-safe. */
+void svc_admit_attach(struct svc_admit *a, struct mg_context *mg);
 
-/* Uncounts a connection svc_admit_enter() counted. Thread-safe. */
-void svc_admit_leave(struct svc_admit *a, const char *addr);
+/* The counts so far (zeros with no server attached). Thread-safe. */
+void svc_admit_counts(const struct svc_admit *a, struct svc_admit_counts *out);
 
-/* Connections refused so far. */
+/* Connections closed by the per-address cap (COFFER_MAX_CONNECTIONS_PER_IP, once busy): none is
+ * refused any more, this is counts.per_ip. Thread-safe. */
 uint64_t svc_admit_refused(const struct svc_admit *a);
 
 #endif

@@ -154,35 +154,6 @@ static int on_request(struct mg_connection *conn)
     return status > 0 && status < 1000 ? status : 500;
 }
 
-/* civetweb's init_connection (coffer's patch: non-zero refuses the connection with 503): the
- * cap on connections per client address. */
-static char admitted_marker; /* never read or written: its address marks a counted connection */
-
-static int on_init_connection(const struct mg_connection *conn, void **conn_data)
-{
-    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    bool counted = false;
-
-    *conn_data = NULL;
-    if (ctx->admit == NULL || ri == NULL)
-        return 0;
-    if (!svc_admit_enter(ctx->admit, ri->remote_addr, &counted))
-        return 1;
-    if (counted)
-        *conn_data = &admitted_marker;
-    return 0;
-}
-
-static void on_connection_close(const struct mg_connection *conn)
-{
-    struct svc_ctx *ctx = mg_get_user_data(mg_get_context(conn));
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-
-    if (mg_get_user_connection_data(conn) == &admitted_marker && ri != NULL)
-        svc_admit_leave(ctx->admit, ri->remote_addr);
-}
-
 /* The answer to a request civetweb refused. Every such refusal comes from the request's own
  * bytes (a malformed or oversized head, a bad Content-Length, an unknown HTTP version, a
  * head that did not arrive in time), so it is a 4xx whatever civetweb's status was; but for
@@ -337,12 +308,10 @@ static void log_listening(struct mg_context *mg)
 int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
 {
     const struct cf_config *cfg = ctx->cfg;
-    char listen[300], threads[24], timeout[24], keepalive[24], maxreq[24];
+    char listen[300], threads[24], timeout[24], keepalive[24], maxreq[24], busy[24], per_ip[24];
     struct mg_callbacks cb = { .begin_request = on_request,
                                .http_error = on_http_error,
                                .log_message = on_log_message,
-                               .init_connection = on_init_connection,
-                               .connection_close = on_connection_close,
                                .init_ssl = ctx->tls != NULL ? on_init_ssl : NULL,
                                .read_proxy_header = strcmp(cfg->proxy_protocol, "on") == 0
                                                         ? svc_client_read_proxy_header
@@ -354,10 +323,14 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
         cf_fmt(threads, sizeof(threads), "%lld", (long long)cfg->threads) != 0 ||
         cf_fmt(timeout, sizeof(timeout), "%lld", (long long)cfg->request_timeout_ms) != 0 ||
         cf_fmt(keepalive, sizeof(keepalive), "%lld", (long long)cfg->keep_alive_timeout_ms) != 0 ||
+        cf_fmt(busy, sizeof(busy), "%lld", (long long)cfg->busy_header_timeout_ms) != 0 ||
+        cf_fmt(per_ip, sizeof(per_ip), "%lld", (long long)cfg->max_connections_per_ip) != 0 ||
         /* both bounded by the config (32 KiB, 64 KiB): the sum cannot overflow */
         cf_fmt(maxreq, sizeof(maxreq), "%lld",
                (long long)cfg->max_request_line + (long long)cfg->max_header_bytes + 1024) != 0)
         return CF_ECONFIG;
+    /* admission (svc_admit.c, coffer's civetweb patch 0006): a connection that only waits gives
+     * its worker up to a new one, and gets less time once the server is busy; none is refused */
     const char *opts[] = { "listening_ports",
                            listen,
                            "num_threads",
@@ -374,6 +347,16 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
                            maxreq,
                            "tcp_nodelay",
                            "1",
+                           "evict_idle_connections",
+                           "yes",
+                           "busy_request_timeout_ms",
+                           busy,
+                           "busy_idle_connections_per_ip",
+                           per_ip,
+                           "connection_queue",
+                           "1024",
+                           "listen_backlog",
+                           "1024",
                            NULL };
     mg_init_library(ctx->tls != NULL ? MG_FEATURES_TLS : 0);
     struct mg_context *mg = mg_start(&cb, ctx, opts);
@@ -384,6 +367,7 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
         return CF_EIO;
     }
     log_listening(mg);
+    svc_admit_attach(ctx->admit, mg);
     *mg_out = mg;
     return 0;
 }
@@ -391,6 +375,7 @@ int svc_server_start(struct svc_ctx *ctx, struct mg_context **mg_out)
 bool svc_server_stop(struct svc_ctx *ctx, struct mg_context *mg)
 {
     atomic_store(&ctx->stopping, true);
+    svc_admit_attach(ctx->admit, NULL); /* before mg_stop() frees it */
     if (!drain_and_stop(mg))
         return false;
     mg_exit_library();

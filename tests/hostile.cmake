@@ -14,3 +14,6 @@ coffer_add_test(test_framing integration/test_framing.c coffer_tapi)
 add_dependencies(test_framing cofferd)
 coffer_add_test(test_path_spellings integration/test_path_spellings.c coffer_tapi)
 add_dependencies(test_path_spellings cofferd)
+# Admission under slow and idle connections (issue 24, item 3).
+coffer_add_test(test_admission integration/test_admission.c coffer_tapi)
+add_dependencies(test_admission cofferd)

@@ -31,10 +31,11 @@
 
 static char *const fixture_env[] = {
     "COFFER_REQUEST_TIMEOUT_MS=" REQUEST_TIMEOUT_MS, "COFFER_KEEP_ALIVE_TIMEOUT_MS=500",
-    /* every case comes from 127.0.0.1: the per-address cap
-     * has its own test (test_slow_clients.c) */
-    "COFFER_MAX_CONNECTIONS_PER_IP=0", "COFFER_AUTH_KEY=alias/coffer-auth",
-    "COFFER_USER_AUTH_KEY=alias/coffer-user-auth", "COFFER_AUTH_CONTEXT=coffer-hostile", NULL
+    /* every case comes from 127.0.0.1: admission has its own
+     * test (test_admission.c) */
+    "COFFER_MAX_CONNECTIONS_PER_IP=0", "COFFER_BUSY_HEADER_TIMEOUT_MS=0",
+    "COFFER_AUTH_KEY=alias/coffer-auth", "COFFER_USER_AUTH_KEY=alias/coffer-user-auth",
+    "COFFER_AUTH_CONTEXT=coffer-hostile", NULL
 };
 
 static int setup(void **state)
@@ -264,14 +265,16 @@ static void test_a_64_kib_kmsauth_token_gets_a_4xx_and_cofferd_lives(void **stat
     run_cases(f, c, sizeof(c) / sizeof(c[0]));
 }
 
-/* The request timeout runs civetweb's error callback on a request it never parsed. */
+/* The request timeout runs civetweb's error callback on a request it never parsed. The 72
+ * beyond the 128 workers take the workers of the oldest (closed without an answer: admission,
+ * test_admission.c); the 128 that keep theirs are answered at the timeout. */
 static void test_200_half_sent_requests_are_answered_at_the_timeout_and_cofferd_lives(void **state)
 {
     struct tapi *f = *state;
     static const char half[] = "GET /v1/services/web HTTP/1.1\r\nHost: a\r\nX-Auth-Fr";
     int fds[SLOW_CLIENTS];
     struct cf_buf problems = { 0 };
-    size_t answered = 0;
+    size_t answered = 0, silent = 0;
 
     for (size_t i = 0; i < SLOW_CLIENTS; i++) {
         fds[i] = t_raw_connect(f->d.port);
@@ -282,9 +285,11 @@ static void test_200_half_sent_requests_are_answered_at_the_timeout_and_cofferd_
         struct t_raw r = { 0 };
         t_raw_read(fds[i], 60000, &r);
         close(fds[i]);
-        char *d = t_raw_4xx_json_diff(&r, 0);
+        bool closed_silently = r.bytes.len == 0 && !r.timed_out;
+        char *d = closed_silently ? NULL : t_raw_4xx_json_diff(&r, 0);
+        silent += closed_silently;
         if (d == NULL)
-            answered++;
+            answered += !closed_silently;
         else if (problems.len < 2000)
             tapi_collect(&problems, "a half-sent request", d);
         else
@@ -294,7 +299,8 @@ static void test_200_half_sent_requests_are_answered_at_the_timeout_and_cofferd_
     if (!t_cofferd_alive(&f->d))
         tapi_collect(&problems, "after the timeouts", strdup("cofferd is gone"));
     tapi_collect_end(&problems);
-    assert_int_equal(answered, SLOW_CLIENTS);
+    assert_int_equal(answered + silent, SLOW_CLIENTS);
+    assert_true(answered >= 100);
 }
 
 static void test_deeply_nested_json_is_refused_before_parsing(void **state)

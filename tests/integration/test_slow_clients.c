@@ -4,9 +4,10 @@
  * connection a worker thread, so each of these is a test that such clients cannot take all
  * the workers, and that every such connection is closed by the server by itself.
  *
- * No timing is asserted: "not starved" means that another client's request is answered while
- * every slow connection is still open, and "closed by the server" that each slow connection
- * ends without the test closing it (with generous limits that only stop a hung test).
+ * No timing is asserted (test_admission.c asserts issue 24's bound): "not starved" means that
+ * another client's request is answered while slow connections are still open, and "closed by
+ * the server" that each slow connection ends without the test closing it (with generous limits
+ * that only stop a hung test).
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -54,7 +55,7 @@ static bool still_waiting(int fd)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* GET /healthcheck from another loopback address (a client the cap does not count). */
+/* GET /healthcheck from the loopback address from (another client, or the same one). */
 static int healthcheck_from(const struct tapi *f, const char *from)
 {
     static const char req[] = "GET /healthcheck HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
@@ -70,21 +71,6 @@ static int healthcheck_from(const struct tapi *f, const char *from)
     return status;
 }
 
-struct answered {
-    const int *fds;
-    size_t n, want;
-};
-
-/* True once at least want of the connections got something or were closed. */
-static bool enough_answered(void *arg)
-{
-    const struct answered *a = arg;
-    size_t k = 0;
-    for (size_t i = 0; i < a->n; i++)
-        k += !still_waiting(a->fds[i]);
-    return k >= a->want;
-}
-
 /* Opens n connections from 127.0.0.1 that each send half a request head. */
 static void open_slow(const struct tapi *f, int *fds, size_t n)
 {
@@ -95,59 +81,32 @@ static void open_slow(const struct tapi *f, int *fds, size_t n)
     }
 }
 
-/* The per-address cap: past it, connections of the one address are refused at once with a
- * 503 JSON answer; another address is served while the admitted ones wait; those are answered
- * 400 and closed by the header timeout. */
+/* 200 half-sent requests from one address, more than the 128 workers: nothing is refused for
+ * its address (issue 24: behind a load balancer it is the whole fleet's), another address and
+ * the same one are both served while slow connections still wait, and every slow connection
+ * is ended by the server by itself: closed without an answer to make room or once the server
+ * was busy (test_admission.c), or answered 400 at the header timeout. */
 static void test_200_half_sent_requests_from_one_address_do_not_starve_another(void **state)
 {
     (void)state;
-    char *const env[] = { "COFFER_REQUEST_TIMEOUT_MS=10000", "COFFER_MAX_CONNECTIONS_PER_IP=32",
-                          NULL };
+    char *const env[] = { "COFFER_REQUEST_TIMEOUT_MS=10000", NULL };
     struct tapi f;
     int fds[SLOW_CLIENTS];
-    size_t refused = 0, answered = 0, waiting = 0;
+    size_t answered = 0, silent = 0;
     struct cf_buf problems = { 0 };
 
     start(&f, env);
     open_slow(&f, fds, SLOW_CLIENTS);
-    /* the refused ones get their answer at once; the admitted ones nothing yet */
-    struct answered a = { fds, SLOW_CLIENTS, SLOW_CLIENTS - 32 };
-    assert_true(t_wait_until(enough_answered, &a, 30));
-    for (size_t i = 0; i < SLOW_CLIENTS; i++) {
-        struct t_raw r = { 0 };
-        if (still_waiting(fds[i])) {
-            waiting++;
-        } else {
-            t_raw_read(fds[i], 5000, &r);
-            char *d = t_raw_4xx_json_diff(&r, 0);
-            struct t_raw_resp resp;
-            if (t_raw_response(&r, 0, &resp) && resp.status == 503 &&
-                memmem(resp.body, resp.body_len, "too_many_connections", 20) != NULL) {
-                refused++;
-            } else {
-                tapi_collect(&problems, "an early answer", d != NULL ? d : strdup(r.bytes.data));
-                d = NULL;
-            }
-            free(d);
-        }
-        t_raw_free(&r);
-    }
-    assert_int_equal(waiting, 32);
-    assert_int_equal(refused + waiting, SLOW_CLIENTS);
-    /* another address is served while the admitted slow ones still wait (how long it took is
-     * printed for the record, not judged: timings are bench/'s) */
     int64_t t0 = cf_mono_ms();
     assert_int_equal(healthcheck_from(&f, "127.0.0.2"), 200);
-    print_message("beside %zu held and %zu refused slow connections, another client's request "
-                  "was answered in %lld ms\n",
-                  waiting, refused, (long long)(cf_mono_ms() - t0));
-    size_t still = 0;
+    assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 200);
+    size_t waiting = 0;
     for (size_t i = 0; i < SLOW_CLIENTS; i++)
-        still += still_waiting(fds[i]);
-    assert_int_equal(still, waiting);
-    /* and the one address itself is turned away while its connections are held */
-    assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 503);
-    /* the header timeout answers and closes every admitted one */
+        waiting += still_waiting(fds[i]);
+    print_message("beside %zu slow connections still waiting, two other requests were answered "
+                  "in %lld ms\n",
+                  waiting, (long long)(cf_mono_ms() - t0));
+    assert_true(waiting > 0);
     for (size_t i = 0; i < SLOW_CLIENTS; i++) {
         struct t_raw r = { 0 };
         t_raw_read(fds[i], 60000, &r);
@@ -155,23 +114,28 @@ static void test_200_half_sent_requests_from_one_address_do_not_starve_another(v
         if (r.timed_out)
             tapi_collect(&problems, "a slow connection", strdup("was never closed"));
         char *d = r.bytes.len > 0 ? t_raw_4xx_json_diff(&r, 0) : NULL;
-        answered += r.bytes.len > 0 && d == NULL;
-        free(d);
+        if (d != NULL)
+            tapi_collect(&problems, "a slow connection's answer", d);
+        else if (r.bytes.len > 0)
+            answered++;
+        else
+            silent++;
         t_raw_free(&r);
     }
     tapi_collect_end(&problems);
-    assert_int_equal(answered, waiting); /* each admitted one got its 400 at the timeout */
-    /* the cap's count is given back: the address is served again */
+    assert_int_equal(answered + silent, SLOW_CLIENTS);
+    assert_true(silent > 0);
     assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 200);
     stop(&f);
 }
 
-/* Without the cap, enough workers: the one address's own request is served beside 200 slow. */
+/* Without the per-address cap and the busy deadline, enough workers: the one address's own
+ * request is served beside 200 slow ones, all of which wait for the request timeout. */
 static void test_with_the_cap_off_more_workers_than_slow_clients_keep_serving(void **state)
 {
     (void)state;
     char *const env[] = { "COFFER_REQUEST_TIMEOUT_MS=10000", "COFFER_MAX_CONNECTIONS_PER_IP=0",
-                          "COFFER_THREADS=256", NULL };
+                          "COFFER_BUSY_HEADER_TIMEOUT_MS=0", "COFFER_THREADS=256", NULL };
     struct tapi f;
     int fds[SLOW_CLIENTS];
 
