@@ -95,8 +95,8 @@ static const struct setting settings[] = {
       "longest wait for that turn; then 503 overloaded with Retry-After (coffer is busy, the "
       "caller is not at fault)" },
     { "COFFER_LIMIT_IPV6_PREFIX", "--limit-ipv6-prefix", INT(limit_ipv6_prefix), "64", 1, 128, NULL,
-      "IPv6 clients are counted per network of this prefix length by the per-client limits "
-      "(one /64 is usually one host)" },
+      "IPv6 clients are counted per network of this prefix length by the failure limit and the "
+      "verify gate (one /64 is usually one host; admission always groups by /64)" },
     { "COFFER_MAX_BODY_BYTES", "--max-body-bytes", INT(max_body), "262144", 1024, CF_SECRET_MAX,
       NULL,
       "largest request body accepted, at most 1 MiB (bodies are held as secrets); larger gets "

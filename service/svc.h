@@ -58,7 +58,7 @@ struct svc_ctx {
     struct audit_writer *audit;      /* group commit of access-log rows */
     struct svc_listener *listener;   /* the change listener (svc_listen.c) */
     struct svc_tls *tls;             /* NULL: plain HTTP */
-    struct svc_admit *admit;         /* connections per client address */
+    struct svc_admit *admit;         /* what admission closed, for /metrics */
     struct svc_ratelimit *ratelimit; /* failed authentications per client */
     struct svc_gate *verify_gate;    /* turns at checking credentials not yet proven */
     struct svc_limits limits;

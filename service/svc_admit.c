@@ -22,10 +22,8 @@ struct svc_admit {
     _Atomic(struct mg_context *) mg;
 };
 
-struct svc_admit *svc_admit_new(size_t slots, int64_t per_ip)
+struct svc_admit *svc_admit_new(void)
 {
-    (void)slots;
-    (void)per_ip;
     struct svc_admit *a = cf_xcalloc(1, sizeof(*a));
     atomic_init(&a->mg, NULL);
     return a;
@@ -50,12 +48,4 @@ void svc_admit_counts(const struct svc_admit *a, struct svc_admit_counts *out)
     if (mg != NULL && mg_get_admission_counts(mg, &room, &deadline, &per_ip) != 0)
         room = deadline = per_ip = 0; /* admission off */
     *out = (struct svc_admit_counts){ .room = room, .deadline = deadline, .per_ip = per_ip };
-}
-
-uint64_t svc_admit_refused(const struct svc_admit *a)
-{
-    struct svc_admit_counts c;
-
-    svc_admit_counts(a, &c);
-    return c.per_ip;
 }

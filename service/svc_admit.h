@@ -18,10 +18,8 @@ struct svc_admit_counts {
     uint64_t per_ip;   /* beyond COFFER_MAX_CONNECTIONS_PER_IP waiting ones once busy */
 };
 
-/* The admission state of one server; slots and per_ip are kept for the callers of the
- * earlier per-address table and not used (civetweb holds the state now). Free with
- * svc_admit_free(). */
-struct svc_admit *svc_admit_new(size_t slots, int64_t per_ip);
+/* The admission counts of one server (civetweb holds the state). Free with svc_admit_free(). */
+struct svc_admit *svc_admit_new(void);
 
 void svc_admit_free(struct svc_admit *a);
 
@@ -32,9 +30,5 @@ void svc_admit_attach(struct svc_admit *a, struct mg_context *mg);
 
 /* The counts so far (zeros with no server attached). Thread-safe. */
 void svc_admit_counts(const struct svc_admit *a, struct svc_admit_counts *out);
-
-/* Connections closed by the per-address cap (COFFER_MAX_CONNECTIONS_PER_IP, once busy): none is
- * refused any more, this is counts.per_ip. Thread-safe. */
-uint64_t svc_admit_refused(const struct svc_admit *a);
 
 #endif

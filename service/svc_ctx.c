@@ -70,7 +70,7 @@ int svc_ctx_open(const struct cf_config *cfg, struct svc_ctx *ctx)
                              .service_credentials = (size_t)cfg->max_service_credentials };
     ctx->ratelimit = svc_ratelimit_new(cfg->auth_failures_per_minute, cfg->auth_failure_burst);
     ctx->verify_gate = svc_gate_new((size_t)cfg->auth_verify_concurrency);
-    ctx->admit = svc_admit_new((size_t)cfg->threads + 1, cfg->max_connections_per_ip);
+    ctx->admit = svc_admit_new();
     if ((rc = open_kms(cfg, ctx)) != 0)
         return rc;
     if (db_pool_open(cfg->database_url, (size_t)cfg->db_pool_size, (int)cfg->db_pool_timeout_ms,

@@ -225,8 +225,10 @@ static int print_auth(struct cf_buf *b)
 static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
 {
     size_t idle = 0, busy = 0;
+    struct svc_admit_counts adm;
 
     db_pool_counts(ctx->pool, &idle, &busy);
+    svc_admit_counts(ctx->admit, &adm);
     return cf_buf_printf(
         b,
         "# TYPE coffer_build_info gauge\ncoffer_build_info{version=\"%s\"} 1\n"
@@ -238,12 +240,15 @@ static int print_misc(struct cf_buf *b, const struct svc_ctx *ctx)
         "coffer_db_pool_connections{state=\"idle\"} %zu\n"
         "coffer_db_pool_connections{state=\"busy\"} %zu\n"
         "# TYPE coffer_db_errors_total counter\ncoffer_db_errors_total %llu\n"
-        "# TYPE coffer_connections_refused_total counter\n"
-        "coffer_connections_refused_total{reason=\"per_ip_cap\"} %llu\n"
+        "# TYPE coffer_connections_closed_waiting_total counter\n"
+        "coffer_connections_closed_waiting_total{reason=\"room\"} %llu\n"
+        "coffer_connections_closed_waiting_total{reason=\"busy_deadline\"} %llu\n"
+        "coffer_connections_closed_waiting_total{reason=\"per_ip_cap\"} %llu\n"
         "# TYPE coffer_auth_rate_limited_total counter\ncoffer_auth_rate_limited_total %llu\n",
         COFFER_VERSION, (long long)atomic_load_explicit(&in_flight, memory_order_relaxed),
         (unsigned long long)load(&bundles[0]), (unsigned long long)load(&bundles[1]), idle, busy,
-        (unsigned long long)db_error_count(), (unsigned long long)svc_admit_refused(ctx->admit),
+        (unsigned long long)db_error_count(), (unsigned long long)adm.room,
+        (unsigned long long)adm.deadline, (unsigned long long)adm.per_ip,
         (unsigned long long)svc_ratelimit_refusals(ctx->ratelimit));
 }
 

@@ -156,8 +156,8 @@ static int on_request(struct mg_connection *conn)
 
 /* The answer to a request civetweb refused. Every such refusal comes from the request's own
  * bytes (a malformed or oversized head, a bad Content-Length, an unknown HTTP version, a
- * head that did not arrive in time), so it is a 4xx whatever civetweb's status was; but for
- * the 503 of a connection refused by on_init_connection. */
+ * head that did not arrive in time), so it is a 4xx whatever civetweb's status was. (No
+ * connection is refused any more: admission closes waiting ones, without an answer.) */
 static enum svc_code parser_refusal_code(int status)
 {
     switch (status) {
@@ -168,8 +168,6 @@ static enum svc_code parser_refusal_code(int status)
     case 413:
     case 431:
         return SVC_HEADERS_TOO_LARGE; /* civetweb's header buffer overflowed */
-    case 503:
-        return SVC_TOO_MANY_CONNECTIONS; /* the one 503 civetweb sends: on_init_connection's */
     default:
         return SVC_INVALID_REQUEST;
     }

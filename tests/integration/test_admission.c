@@ -253,6 +253,22 @@ static void test_140_idle_connections_over_5_addresses_do_not_hold_every_worker(
 
 /* --- each mechanism alone ------------------------------------------------------------------ */
 
+/* The value of a /metrics series (the whole name with its labels), or -1 if it is absent. */
+static double metric(const struct tapi *f, const char *series)
+{
+    struct t_resp r;
+    double v = -1;
+    tapi_send(f, NULL, "GET", NULL, &r, "/metrics");
+    assert_int_equal(r.status, 200);
+    char *want = tapi_printf("\n%s ", series);
+    const char *at = strstr(r.body.data, want);
+    if (at != NULL)
+        v = strtod(at + strlen(want), NULL);
+    free(want);
+    t_resp_free(&r);
+    return v;
+}
+
 /* Eviction alone (no per-address cap, no busy deadline, the request timeout of 30 s): 1,000
  * slow connections from 127.0.0.1, many times the workers, then a normal request from it:
  * answered at once, each new connection having taken the worker of the oldest waiting one.
@@ -277,6 +293,11 @@ static void test_eviction_alone_serves_beside_1000_slow_connections_of_one_addre
     assert_int_equal(count_waiting(fds, MANY - 100, MANY), 100); /* the newest */
     for (size_t i = 0; i < MANY - 128; i++)                      /* the oldest */
         assert_true(closed_silently(fds[i]));
+    /* and /metrics counts each of them as closed for room, none for the others */
+    double room = metric(&f, "coffer_connections_closed_waiting_total{reason=\"room\"}");
+    print_message("closed for room: %.0f\n", room);
+    assert_true(room >= MANY - 128);
+    assert_true(metric(&f, "coffer_connections_closed_waiting_total{reason=\"per_ip_cap\"}") == 0);
     close_all(fds, MANY);
     free(fds);
     stop(&f);
