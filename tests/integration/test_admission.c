@@ -41,22 +41,6 @@
 #define ANSWER_BOUND_MS 2000 /* the bound on the normal request's answer */
 #define MANY            1000 /* slow connections of one address: many times the workers */
 
-static void start(struct tapi *f, char *const env[])
-{
-    *f = (struct tapi){ 0 };
-    t_db_create(&f->db, true);
-    t_token_create(&f->db, "admin", "admin-1", f->admin_token);
-    snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
-    t_cofferd_start(&f->d, &f->db, env);
-}
-
-static void stop(struct tapi *f)
-{
-    int rc = t_cofferd_stop(&f->d);
-    t_db_drop(&f->db);
-    assert_int_equal(rc, 0);
-}
-
 /* Room for n client sockets in this process (the soft limit raised up to the hard one). */
 static void need_fds(size_t n)
 {
@@ -68,22 +52,6 @@ static void need_fds(size_t n)
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n + 64)
         skip(); /* the hard limit is too low on this machine */
-}
-
-/* True while the server has neither sent anything on fd nor closed it. */
-static bool still_waiting(int fd)
-{
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-/* True once the server closed fd (or reset it) without sending a byte. */
-static bool closed_silently(int fd)
-{
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 static void addr_n(char *out, size_t cap, unsigned n)
@@ -163,7 +131,7 @@ static size_t count_waiting(const int *fds, size_t from, size_t to)
 {
     size_t k = 0;
     for (size_t i = from; i < to; i++)
-        k += still_waiting(fds[i]);
+        k += t_raw_still_waiting(fds[i]);
     return k;
 }
 
@@ -185,7 +153,7 @@ static void test_200_slow_connections_from_one_address_do_not_lock_it_out(void *
     struct tapi f;
     int fds[200];
 
-    start(&f, NULL);
+    tapi_start(&f, NULL);
     for (size_t i = 0; i < 200; i++)
         fds[i] = open_slow(&f, "127.0.0.1");
     assert_served_in_time(&f, "127.0.0.1", "200 slow connections from the same address");
@@ -196,10 +164,10 @@ static void test_200_slow_connections_from_one_address_do_not_lock_it_out(void *
     size_t waiting = count_waiting(fds, 0, 200);
     print_message("%zu of the 200 slow connections still wait\n", waiting);
     assert_true(waiting <= 96);
-    assert_true(closed_silently(fds[0]));
-    assert_true(still_waiting(fds[199]));
+    assert_true(t_raw_closed_silently(fds[0]));
+    assert_true(t_raw_still_waiting(fds[199]));
     close_all(fds, 200);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* 200 slow connections from 200 addresses (one each: no per-address cap applies), then a
@@ -211,15 +179,15 @@ static void test_200_slow_connections_from_200_addresses_do_not_starve_another(v
     int fds[200];
     char from[32];
 
-    start(&f, NULL);
+    tapi_start(&f, NULL);
     for (unsigned i = 0; i < 200; i++) {
         addr_n(from, sizeof(from), 2 + i); /* 127.0.0.2 .. 127.0.0.201 */
         fds[i] = open_slow(&f, from);
     }
     assert_served_in_time(&f, "127.0.0.1", "200 slow connections from 200 addresses");
-    assert_true(closed_silently(fds[0])); /* the oldest gave its worker up */
+    assert_true(t_raw_closed_silently(fds[0])); /* the oldest gave its worker up */
     close_all(fds, 200);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* 140 idle kept-alive connections over 5 addresses (28 each, under the per-address cap), each
@@ -237,7 +205,7 @@ static void test_140_idle_connections_over_5_addresses_do_not_hold_every_worker(
     char from[32];
     size_t answered = 0;
 
-    start(&f, env);
+    tapi_start(&f, env);
     for (unsigned i = 0; i < 140; i++) {
         addr_n(from, sizeof(from), 2 + i % 5); /* 127.0.0.2 .. 127.0.0.6 */
         fds[i] = t_raw_connect_from(f.d.port, from, 0);
@@ -246,9 +214,9 @@ static void test_140_idle_connections_over_5_addresses_do_not_hold_every_worker(
     }
     assert_served_in_time(&f, "127.0.0.1", "140 idle connections from 5 addresses");
     assert_int_equal(answered, 140);
-    assert_true(closed_silently(fds[0]));
+    assert_true(t_raw_closed_silently(fds[0]));
     close_all(fds, 140);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* --- each mechanism alone ------------------------------------------------------------------ */
@@ -283,7 +251,7 @@ static void test_eviction_alone_serves_beside_1000_slow_connections_of_one_addre
 
     assert_non_null(fds);
     need_fds(MANY);
-    start(&f, env);
+    tapi_start(&f, env);
     for (size_t i = 0; i < MANY; i++)
         fds[i] = open_slow(&f, "127.0.0.1");
     assert_served_in_time(&f, "127.0.0.1", "1000 slow connections, eviction alone");
@@ -292,7 +260,7 @@ static void test_eviction_alone_serves_beside_1000_slow_connections_of_one_addre
     assert_true(waiting >= 100 && waiting < 128); /* one gave way to the normal request */
     assert_int_equal(count_waiting(fds, MANY - 100, MANY), 100); /* the newest */
     for (size_t i = 0; i < MANY - 128; i++)                      /* the oldest */
-        assert_true(closed_silently(fds[i]));
+        assert_true(t_raw_closed_silently(fds[i]));
     /* and /metrics counts each of them as closed for room, none for the others */
     double room = metric(&f, "coffer_connections_closed_waiting_total{reason=\"room\"}");
     print_message("closed for room: %.0f\n", room);
@@ -300,7 +268,7 @@ static void test_eviction_alone_serves_beside_1000_slow_connections_of_one_addre
     assert_true(metric(&f, "coffer_connections_closed_waiting_total{reason=\"per_ip_cap\"}") == 0);
     close_all(fds, MANY);
     free(fds);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* The busy deadline alone: slow connections from distinct addresses (no cap applies, and no
@@ -316,7 +284,7 @@ static void test_the_short_header_deadline_applies_once_busy(void **state)
     int fds[97];
     char from[32];
 
-    start(&f, env);
+    tapi_start(&f, env);
     for (unsigned i = 0; i < 90; i++) {
         addr_n(from, sizeof(from), 2 + i);
         fds[i] = open_slow(&f, from);
@@ -331,7 +299,7 @@ static void test_the_short_header_deadline_applies_once_busy(void **state)
     while (cf_mono_ms() - t0 < 20000) {
         size_t silent = 0;
         for (size_t i = 0; i < 90; i++)
-            silent += closed_silently(fds[i]);
+            silent += t_raw_closed_silently(fds[i]);
         if (silent == 90) {
             closed_ms = cf_mono_ms() - t0;
             break;
@@ -347,7 +315,7 @@ static void test_the_short_header_deadline_applies_once_busy(void **state)
     assert_int_equal(count_waiting(fds, 90, 97), 7);
     assert_true(t_cofferd_alive(&f.d));
     close_all(fds, 97);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* --- what is never cut --------------------------------------------------------------------- */
@@ -380,7 +348,7 @@ static void test_a_request_in_flight_is_never_evicted(void **state)
     static const char body[] = "{\"name\":\"in flight\",\"credential_pairs\":{\"k\":\"v\"}}";
     const size_t half = 10;
 
-    start(&f, NULL);
+    tapi_start(&f, NULL);
     char *head = tapi_printf("POST /v1/credentials HTTP/1.1\r\nHost: a\r\n%s\r\nContent-Type: "
                              "application/json\r\nContent-Length: %zu\r\n\r\n",
                              f.admin, sizeof(body) - 1);
@@ -395,14 +363,14 @@ static void test_a_request_in_flight_is_never_evicted(void **state)
         fds[i] = open_slow(&f, "127.0.0.1");
     assert_served_in_time(&f, "127.0.0.1", "a request in flight and 300 slow connections");
     sleep(3); /* twice the busy deadline */
-    assert_true(still_waiting(fd));
+    assert_true(t_raw_still_waiting(fd));
     assert_int_equal(t_raw_send(fd, body + half, sizeof(body) - 1 - half), sizeof(body) - 1 - half);
     int status = read_one_answer(fd, 20000);
     close(fd);
     assert_int_equal(status, 200);
     assert_int_equal(tapi_count(&f, "SELECT count(*) FROM credentials"), 1);
     close_all(fds, 300);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* --- TLS ----------------------------------------------------------------------------------- */
@@ -448,7 +416,7 @@ static void test_over_tls_unfinished_handshakes_give_way(void **state)
     snprintf(keyenv, sizeof(keyenv), "COFFER_TLS_KEY=%s", key);
     char *const env[] = { certenv, keyenv, "COFFER_MAX_CONNECTIONS_PER_IP=0",
                           "COFFER_BUSY_HEADER_TIMEOUT_MS=0", NULL };
-    start(&f, env);
+    tapi_start(&f, env);
     assert_true(f.d.tls);
     char *url = tapi_printf("%s/healthcheck", f.d.base_url);
     t_http_ca(cert, "GET", url, NULL, NULL, &r); /* up: its port alone is not enough */
@@ -469,10 +437,10 @@ static void test_over_tls_unfinished_handshakes_give_way(void **state)
     assert_int_equal(r.status, 200);
     assert_true(ms < ANSWER_BOUND_MS);
     t_resp_free(&r);
-    assert_true(closed_silently(fds[0]));
-    assert_true(still_waiting(fds[199]));
+    assert_true(t_raw_closed_silently(fds[0]));
+    assert_true(t_raw_still_waiting(fds[199]));
     close_all(fds, 200);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 int main(void)

@@ -31,30 +31,6 @@
 #define SLOW_CLIENTS 200
 #define HALF_REQUEST "GET /v1/services/web HTTP/1.1\r\nHost: a\r\nX-Auth-Fr"
 
-static void start(struct tapi *f, char *const env[])
-{
-    *f = (struct tapi){ 0 };
-    t_db_create(&f->db, true);
-    t_token_create(&f->db, "admin", "admin-1", f->admin_token);
-    snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
-    t_cofferd_start(&f->d, &f->db, env);
-}
-
-static void stop(struct tapi *f)
-{
-    int rc = t_cofferd_stop(&f->d);
-    t_db_drop(&f->db);
-    assert_int_equal(rc, 0);
-}
-
-/* True if nothing has come on fd yet and it is still open (a poll that finds nothing). */
-static bool still_waiting(int fd)
-{
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 /* GET /healthcheck from the loopback address from (another client, or the same one). */
 static int healthcheck_from(const struct tapi *f, const char *from)
 {
@@ -95,14 +71,14 @@ static void test_200_half_sent_requests_from_one_address_do_not_starve_another(v
     size_t answered = 0, silent = 0;
     struct cf_buf problems = { 0 };
 
-    start(&f, env);
+    tapi_start(&f, env);
     open_slow(&f, fds, SLOW_CLIENTS);
     int64_t t0 = cf_mono_ms();
     assert_int_equal(healthcheck_from(&f, "127.0.0.2"), 200);
     assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 200);
     size_t waiting = 0;
     for (size_t i = 0; i < SLOW_CLIENTS; i++)
-        waiting += still_waiting(fds[i]);
+        waiting += t_raw_still_waiting(fds[i]);
     print_message("beside %zu slow connections still waiting, two other requests were answered "
                   "in %lld ms\n",
                   waiting, (long long)(cf_mono_ms() - t0));
@@ -126,7 +102,7 @@ static void test_200_half_sent_requests_from_one_address_do_not_starve_another(v
     assert_int_equal(answered + silent, SLOW_CLIENTS);
     assert_true(silent > 0);
     assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 200);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* Without the per-address cap and the busy deadline, enough workers: the one address's own
@@ -139,12 +115,12 @@ static void test_with_the_cap_off_more_workers_than_slow_clients_keep_serving(vo
     struct tapi f;
     int fds[SLOW_CLIENTS];
 
-    start(&f, env);
+    tapi_start(&f, env);
     open_slow(&f, fds, SLOW_CLIENTS);
     assert_int_equal(healthcheck_from(&f, "127.0.0.1"), 200);
     size_t still = 0;
     for (size_t i = 0; i < SLOW_CLIENTS; i++)
-        still += still_waiting(fds[i]);
+        still += t_raw_still_waiting(fds[i]);
     assert_int_equal(still, SLOW_CLIENTS); /* all of them were still open meanwhile */
     for (size_t i = 0; i < SLOW_CLIENTS; i++) {
         struct t_raw r = { 0 };
@@ -153,7 +129,7 @@ static void test_with_the_cap_off_more_workers_than_slow_clients_keep_serving(vo
         assert_false(r.timed_out);
         t_raw_free(&r);
     }
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* A body sent a byte at a time gets 408 request_timeout, and the connection is closed. */
@@ -164,14 +140,14 @@ static void test_a_body_that_trickles_in_gets_408_and_is_closed(void **state)
     struct tapi f;
     struct t_raw r = { 0 };
 
-    start(&f, env);
+    tapi_start(&f, env);
     char *head = tapi_printf("POST /v1/credentials HTTP/1.1\r\nHost: a\r\n%s\r\nContent-Type: "
                              "application/json\r\nContent-Length: 1000\r\n\r\n{",
                              f.admin);
     int fd = t_raw_connect(f.d.port);
     assert_int_equal(t_raw_send(fd, head, strlen(head)), strlen(head));
     free(head);
-    for (int i = 0; i < 600 && still_waiting(fd); i++) { /* at most 60 s of trickle */
+    for (int i = 0; i < 600 && t_raw_still_waiting(fd); i++) { /* at most 60 s of trickle */
         (void)t_raw_send(fd, " ", 1);
         struct timespec ts = { 0, 100 * 1000000L };
         nanosleep(&ts, NULL);
@@ -188,7 +164,7 @@ static void test_a_body_that_trickles_in_gets_408_and_is_closed(void **state)
     assert_false(r.timed_out);
     t_raw_free(&r);
     assert_int_equal(tapi_count(&f, "SELECT count(*) FROM credentials"), 0);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 /* An answer sent before its body was read (413 here, for the length it announces): civetweb
@@ -202,7 +178,7 @@ static void test_a_trickling_body_after_an_early_answer_is_cut_off(void **state)
     struct t_raw r = { 0 };
     bool closed = false;
 
-    start(&f, env);
+    tapi_start(&f, env);
     static const char head[] = "POST /nowhere HTTP/1.1\r\nHost: a\r\nContent-Type: "
                                "application/json\r\nContent-Length: 100000000\r\n\r\n";
     int fd = t_raw_connect(f.d.port);
@@ -225,7 +201,7 @@ static void test_a_trickling_body_after_an_early_answer_is_cut_off(void **state)
     assert_int_equal(resp.status, 413);
     t_raw_free(&r);
     assert_true(t_cofferd_alive(&f.d));
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 struct in_flight_wait {
@@ -257,7 +233,7 @@ static void test_an_answer_read_a_byte_at_a_time_frees_its_worker(void **state)
     const char *ids[101];
     char idbuf[100][TAPI_ID_LEN];
 
-    start(&f, env);
+    tapi_start(&f, env);
     char *value = tapi_rep('v', 65000);
     for (int i = 0; i < 100; i++) {
         char name[32], *pairs = tapi_printf("{\"k%d\":\"%s\"}", i, value);
@@ -289,7 +265,7 @@ static void test_an_answer_read_a_byte_at_a_time_frees_its_worker(void **state)
     assert_true(got < 1000000);
     close(fd);
     assert_int_equal(healthcheck_from(&f, "127.0.0.2"), 200);
-    stop(&f);
+    assert_int_equal(tapi_stop(&f), 0);
 }
 
 int main(void)

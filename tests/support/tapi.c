@@ -17,16 +17,29 @@
 #include "cf_crypto.h"
 #include "cf_json.h"
 
-int tapi_setup_env(void **state, char *const env[])
+void tapi_start(struct tapi *f, char *const env[])
 {
-    struct tapi *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
+    *f = (struct tapi){ 0 };
     t_db_create(&f->db, true);
     t_token_create(&f->db, "admin", "admin-1", f->admin_token);
     t_token_create(&f->db, "auditor", "auditor-1", f->auditor_token);
     snprintf(f->admin, sizeof(f->admin), "Authorization: Bearer %s", f->admin_token);
     snprintf(f->auditor, sizeof(f->auditor), "Authorization: Bearer %s", f->auditor_token);
     t_cofferd_start(&f->d, &f->db, env);
+}
+
+int tapi_stop(struct tapi *f)
+{
+    int rc = t_cofferd_stop(&f->d);
+    t_db_drop(&f->db);
+    return rc;
+}
+
+int tapi_setup_env(void **state, char *const env[])
+{
+    struct tapi *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    tapi_start(f, env);
     *state = f;
     return 0;
 }
@@ -39,8 +52,7 @@ int tapi_setup(void **state)
 int tapi_teardown(void **state)
 {
     struct tapi *f = *state;
-    int rc = t_cofferd_stop(&f->d);
-    t_db_drop(&f->db);
+    int rc = tapi_stop(f);
     free(f);
     assert_int_equal(rc, 0); /* SIGTERM: drained and exited cleanly */
     return 0;

@@ -52,6 +52,12 @@ int tapi_setup(void **state);
 int tapi_setup_env(void **state, char *const env[]);
 int tapi_teardown(void **state);
 
+/* What tapi_setup_env() does, into *f: a database, the admin and auditor tokens, cofferd. */
+void tapi_start(struct tapi *f, char *const env[]);
+
+/* Stops cofferd and drops the database; returns cofferd's exit status (0: it drained). */
+int tapi_stop(struct tapi *f);
+
 /* A name nobody else uses: prefix followed by 8 random lowercase hex digits. */
 void tapi_name(char *out, size_t cap, const char *prefix);
 

@@ -114,6 +114,20 @@ void t_raw_send_str(int port, const char *request, struct t_raw *out)
     t_raw_exchange(port, request, strlen(request), true, 10000, out);
 }
 
+bool t_raw_still_waiting(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool t_raw_closed_silently(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
 void t_raw_free(struct t_raw *r)
 {
     cf_buf_free(&r->bytes);

@@ -50,6 +50,13 @@ void t_raw_send_str(int port, const char *request, struct t_raw *out);
 
 void t_raw_free(struct t_raw *r);
 
+/* True while the server has neither sent anything on fd nor closed it (a peek that finds
+ * nothing). */
+bool t_raw_still_waiting(int fd);
+
+/* True once the server closed fd (or reset it) without sending a byte. */
+bool t_raw_closed_silently(int fd);
+
 /* One response parsed out of what came back. */
 struct t_raw_resp {
     int status;          /* 0: no status line */
