@@ -378,23 +378,9 @@ static void test_a_request_in_flight_is_never_evicted(void **state)
 /* A self-signed certificate for 127.0.0.1 in a new folder; its path in cert, the key's in key. */
 static void make_cert(char *cert, char *key, size_t cap)
 {
-    char rnd[17], dir[256];
-    struct cf_buf out = { 0 };
+    char dir[256];
 
-    assert_int_equal(cf_rand_hex(8, rnd, sizeof(rnd)), 0);
-    snprintf(dir, sizeof(dir), "%s/admission-tls-%s", t_env("COFFER_TEST_WORK"), rnd);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    char *cmd = tapi_printf("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
-                            "ec_paramgen_curve:P-256 -nodes -keyout a.key -out a.pem -days 2 "
-                            "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1 && "
-                            "chmod 600 a.key",
-                            dir);
-    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    int rc = t_run_output(argv, NULL, &out);
-    if (rc != 0)
-        fail_msg("openssl req exited %d: %s", rc, out.data != NULL ? out.data : "");
-    cf_buf_free(&out);
-    free(cmd);
+    t_tls_cert_dir("admission-tls", dir, sizeof(dir));
     snprintf(cert, cap, "%s/a.pem", dir);
     snprintf(key, cap, "%s/a.key", dir);
 }

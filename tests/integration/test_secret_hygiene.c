@@ -384,24 +384,10 @@ struct tls_fixture {
 static int tls_setup(void **state)
 {
     struct tls_fixture *f = calloc(1, sizeof(*f));
-    char rnd[17], key[400], certenv[420], keyenv[420];
-    struct cf_buf out = { 0 };
+    char key[400], certenv[420], keyenv[420];
 
     assert_non_null(f);
-    assert_int_equal(cf_rand_hex(8, rnd, sizeof(rnd)), 0);
-    snprintf(f->dir, sizeof(f->dir), "%s/hygiene-tls-%s", t_env("COFFER_TEST_WORK"), rnd);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
-    char *cmd = tapi_printf("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
-                            "ec_paramgen_curve:P-256 -nodes -keyout a.key -out a.pem -days 2 "
-                            "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1 && "
-                            "chmod 600 a.key",
-                            f->dir);
-    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    int rc = t_run_output(argv, NULL, &out);
-    if (rc != 0)
-        fail_msg("openssl req exited %d: %s", rc, out.data != NULL ? out.data : "");
-    cf_buf_free(&out);
-    free(cmd);
+    t_tls_cert_dir("hygiene-tls", f->dir, sizeof(f->dir));
     snprintf(f->cert, sizeof(f->cert), "%s/a.pem", f->dir);
     snprintf(key, sizeof(key), "%s/a.key", f->dir);
     snprintf(certenv, sizeof(certenv), "COFFER_TLS_CERT=%s", f->cert);

@@ -427,23 +427,11 @@ struct tls_fixture {
 static int tls_setup(void **state)
 {
     struct tls_fixture *f = calloc(1, sizeof(*f));
-    const char *work = t_env("COFFER_TEST_WORK");
-    char cmd[1400];
-    struct cf_buf out = { 0 };
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "%s/proxy-tls-%d", work, getpid());
-    snprintf(cmd, sizeof(cmd),
-             "mkdir -p '%s' && cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
-             "ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.pem -days 2 "
-             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1 && chmod 600 server.key",
-             f->dir, f->dir);
-    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    if (t_run_output(argv, NULL, &out) != 0)
-        fail_msg("openssl: %s", out.data);
-    cf_buf_free(&out);
-    snprintf(f->cert_env, sizeof(f->cert_env), "COFFER_TLS_CERT=%s/server.pem", f->dir);
-    snprintf(f->key_env, sizeof(f->key_env), "COFFER_TLS_KEY=%s/server.key", f->dir);
+    t_tls_cert_dir("proxy-tls", f->dir, sizeof(f->dir));
+    snprintf(f->cert_env, sizeof(f->cert_env), "COFFER_TLS_CERT=%s/a.pem", f->dir);
+    snprintf(f->key_env, sizeof(f->key_env), "COFFER_TLS_KEY=%s/a.key", f->dir);
     char *env[] = { TRUSTED, PP_ON, SHORT_REQ, f->cert_env, f->key_env, NULL };
     taudit_init(&f->a, env);
     *state = f;

@@ -494,6 +494,28 @@ static void dump_log(const char *path)
     fclose(f);
 }
 
+void t_tls_cert_dir(const char *prefix, char *dir, size_t cap)
+{
+    char rnd[17], cmd[1200];
+    struct cf_buf out = { 0 };
+
+    if (cf_rand_hex(8, rnd, sizeof(rnd)) != 0)
+        fail_msg("no random bytes");
+    snprintf(dir, cap, "%s/%s-%s", t_env("COFFER_TEST_WORK"), prefix, rnd);
+    if (mkdir(dir, 0700) != 0)
+        fail_msg("cannot make %s", dir);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout a.key -out a.pem -days 2 -subj /CN=localhost "
+             "-addext subjectAltName=IP:127.0.0.1 2>&1 && chmod 600 a.key",
+             dir);
+    char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    int rc = t_run_output(argv, NULL, &out);
+    if (rc != 0)
+        fail_msg("openssl req exited %d: %s", rc, out.data != NULL ? out.data : "");
+    cf_buf_free(&out);
+}
+
 void t_key_file(char *path, size_t cap)
 {
     const char *work = getenv("COFFER_TEST_WORK");

@@ -75,6 +75,10 @@ void t_pg_private_start(struct t_pg *pg);
 /* Stops it (immediate) and removes its folder. */
 void t_pg_private_stop(struct t_pg *pg);
 
+/* Makes a new folder prefix-<random> under the test work folder holding a self-signed EC P-256
+ * certificate for 127.0.0.1 (a.pem) and its key (a.key, mode 0600): its path goes to dir. */
+void t_tls_cert_dir(const char *prefix, char *dir, size_t cap);
+
 /* Creates a new local KMS key file with `cofferd local-key init` under the test work folder
  * and writes its path to path. */
 void t_key_file(char *path, size_t cap);
