@@ -111,7 +111,6 @@ enum svc_code {
     SVC_DATABASE_UNAVAILABLE,
     SVC_AUDIT_UNAVAILABLE,
     SVC_NOT_READY,
-    SVC_TOO_MANY_CONNECTIONS,
     SVC_OVERLOADED,
     SVC_CODE_COUNT /* not a code: how many there are (svc_errors.c checks its table) */
 };

@@ -69,8 +69,6 @@ static const struct code_desc code_descs[] = {
     { SVC_AUDIT_UNAVAILABLE, 503, "audit_unavailable",
       "the access log cannot be written; retry later" },
     { SVC_NOT_READY, 503, "not_ready", "not ready" },
-    { SVC_TOO_MANY_CONNECTIONS, 503, "too_many_connections",
-      "this address has too many connections open: close some, or retry later" },
     { SVC_OVERLOADED, 503, "overloaded",
       "the server is checking too many new credentials at once: retry shortly" },
 };

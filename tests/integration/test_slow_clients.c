@@ -34,17 +34,8 @@
 /* GET /healthcheck from the loopback address from (another client, or the same one). */
 static int healthcheck_from(const struct tapi *f, const char *from)
 {
-    static const char req[] = "GET /healthcheck HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
-    struct t_raw r = { 0 };
-    struct t_raw_resp resp;
-    int fd = t_raw_connect_from(f->d.port, from, 0);
-
-    assert_int_equal(t_raw_send(fd, req, sizeof(req) - 1), sizeof(req) - 1);
-    t_raw_read(fd, 20000, &r);
-    close(fd);
-    int status = t_raw_response(&r, 0, &resp) ? resp.status : 0;
-    t_raw_free(&r);
-    return status;
+    return t_raw_status_from(f->d.port, from,
+                             "GET /healthcheck HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
 }
 
 /* Opens n connections from 127.0.0.1 that each send half a request head. */

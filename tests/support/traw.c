@@ -114,6 +114,21 @@ void t_raw_send_str(int port, const char *request, struct t_raw *out)
     t_raw_exchange(port, request, strlen(request), true, 10000, out);
 }
 
+int t_raw_status_from(int port, const char *from, const char *request)
+{
+    struct t_raw r = { 0 };
+    struct t_raw_resp resp;
+    size_t len = strlen(request);
+    int fd = t_raw_connect_from(port, from, 0);
+
+    assert_int_equal(t_raw_send(fd, request, len), len);
+    t_raw_read(fd, 20000, &r);
+    close(fd);
+    int status = t_raw_response(&r, 0, &resp) ? resp.status : 0;
+    t_raw_free(&r);
+    return status;
+}
+
 bool t_raw_still_waiting(int fd)
 {
     char c;

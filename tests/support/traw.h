@@ -50,6 +50,10 @@ void t_raw_send_str(int port, const char *request, struct t_raw *out);
 
 void t_raw_free(struct t_raw *r);
 
+/* Sends the NUL-terminated request on a new connection from the loopback address from and
+ * reads until the server closes (20 s at most): the status of the first answer, 0 if none. */
+int t_raw_status_from(int port, const char *from, const char *request);
+
 /* True while the server has neither sent anything on fd nor closed it (a peek that finds
  * nothing). */
 bool t_raw_still_waiting(int fd);
